@@ -21,7 +21,7 @@ func (s *scripted) Write(p []byte) (int, error) { return s.out.Write(p) }
 // server that does not offer the required type, and must send the password
 // only as a DES response, never in clear.
 func FuzzConnect(f *testing.F) {
-	f.Add([]byte("RFB 003.008\n\x01\x02" + "0123456789abcdef" + "\x00\x00\x00\x00"), true)
+	f.Add([]byte("RFB 003.008\n\x01\x02"+"0123456789abcdef"+"\x00\x00\x00\x00"), true)
 	f.Add([]byte("RFB 003.008\n\x01\x01\x00\x00\x00\x00"), false)
 	f.Add([]byte("RFB 003.003\n\x00\x00\x00\x02"+"0123456789abcdef"+"\x00\x00\x00\x00"), true)
 	f.Add([]byte("RFB 003.007\n\x00\x00\x00\x00\x05nope!"), false)

@@ -448,7 +448,7 @@ func (c *Cluster) Healthy(ctx context.Context) error {
 // to call more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
-		c.stopErr = stopComponents(c.components, 5*time.Second)
+		c.stopErr = stopComponents(c.components, 3*time.Second)
 		if c.stopErr == nil {
 			_ = os.Remove(filepath.Join(c.dir, stateFile))
 		}

@@ -6,6 +6,7 @@
 //	localcluster up [--nodes N]   start, or reuse the running cluster
 //	localcluster down             stop the recorded processes, remove the state
 //	localcluster status           tell whether the cluster runs
+//	localcluster tools            build the control plane into its cache only
 package main
 
 import (
@@ -33,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dir := flags.String("dir", "", "state directory (default .cluster in the repository root)")
 	nodes := flags.Int("nodes", 2, "number of fake nodes")
 	flags.Usage = func() {
-		fmt.Fprintln(stderr, "usage: localcluster up|down|status [flags]")
+		fmt.Fprintln(stderr, "usage: localcluster up|down|status|tools [flags]")
 		flags.PrintDefaults()
 	}
 	if len(args) == 0 {
@@ -64,6 +65,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = down(*dir, stderr)
 	case "status":
 		err = status(ctx, *dir, stdout)
+	case "tools":
+		var tools *testenv.Tools
+		tools, err = testenv.BuildTools(ctx, testenv.ToolsOptions{Log: stderr})
+		if err == nil {
+			fmt.Fprintln(stdout, tools.Dir)
+		}
 	default:
 		flags.Usage()
 		return 2

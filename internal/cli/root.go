@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,8 @@ func Run(ctx context.Context, args []string, streams genericiooptions.IOStreams)
 	return exitCode(err)
 }
 
+var negativeNumber = regexp.MustCompile(`unknown shorthand flag: '(\d)' in -(\d+)`)
+
 // NewRootCommand builds the deskctl command tree. Building it does no I/O.
 func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root := &cobra.Command{
@@ -56,10 +59,25 @@ changes, print them with --dry-run or apply them.`,
 
 	// Flag errors are usage errors (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		// "scale -1" reaches pflag as a shorthand flag named 1.
+		if m := negativeNumber.FindStringSubmatch(err.Error()); m != nil {
+			return usageErrorf("count -%s is negative: counts are 0 or more", m[1])
+		}
 		return &UsageError{Err: err}
 	})
 
+	f := NewFactory(streams)
+	f.AddFlags(root.PersistentFlags())
+
 	root.AddCommand(
+		newUpCommand(f),
+		newScaleCommand(f),
+		newLsCommand(f),
+		newOpenCommand(f),
+		newDownCommand(f),
+		newAssignCommand(f),
+		newUnassignCommand(f),
+		newConfigCommand(f),
 		newVersionCommand(streams),
 		newCompletionCommand(streams),
 	)

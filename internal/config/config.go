@@ -35,6 +35,10 @@ type Config struct {
 	Home        Home       `mapstructure:"home" json:"home"`
 	Expose      Expose     `mapstructure:"expose" json:"expose"`
 	Cloudflare  Cloudflare `mapstructure:"cloudflare" json:"cloudflare"`
+
+	// ReplicasGiven is true when the file, the environment or a flag set
+	// replicas; otherwise up keeps the count the set already has.
+	ReplicasGiven bool `mapstructure:"-" json:"-"`
 }
 
 // Resources are the desktop container's requests and limits, as Kubernetes

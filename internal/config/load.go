@@ -152,6 +152,9 @@ func Load(opts Options) (*Config, string, error) {
 		return nil, "", &Error{Err: fmt.Errorf("%s: %w", describeFile(file), cleanDecodeError(err))}
 	}
 
+	cfg.ReplicasGiven = v.InConfig("replicas") || getenv(EnvPrefix+"_REPLICAS") != "" ||
+		(opts.Flags["replicas"] != nil && opts.Flags["replicas"].Changed)
+
 	if err := cfg.readToken(getenv); err != nil {
 		return nil, "", err
 	}

@@ -24,6 +24,8 @@ const (
 // Stages order steps across backends: all steps of a lower stage finish
 // before any step of a higher one starts. Backends choose among these.
 const (
+	// StageNamespace creates the namespace everything else lives in.
+	StageNamespace = 5
 	// StageSet holds set-wide cluster objects: namespace, account, policy.
 	StageSet = 10
 	// StageUnpublish withdraws desktops from the outside (DNS, Access)

@@ -23,7 +23,7 @@ BENCH ?= .
 BENCHTIME ?= 1x
 
 # Fuzz targets as PACKAGE:FUZZ_FUNCTION, one per line. Add yours here.
-FUZZ_TIME ?= 30s
+FUZZ_TIME ?= 60s
 FUZZ_TARGETS ?= \
 	./pkg/rfb:FuzzConnect \
 	./pkg/rfb:FuzzAccept \

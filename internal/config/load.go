@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"sigs.k8s.io/yaml"
 )
 
 // FileName is the config file deskctl looks for in the working directory.
@@ -209,19 +211,60 @@ func readFile(v *viper.Viper, file string) error {
 	}
 
 	// Every key in the file must be one deskctl knows.
-	known := map[string]bool{}
-	for _, k := range allKeys() {
-		known[strings.ToLower(k)] = true
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return errorf("config", "cannot read %s: %v", file, err)
 	}
-	for _, k := range f.AllKeys() {
-		if !known[k] && !underMapKey(k) {
-			return errorf(k, "unknown key in %s: see 'deskctl config init' for the keys deskctl reads", file)
-		}
+	var tree map[string]any
+	if err := yaml.Unmarshal(raw, &tree); err != nil {
+		return errorf("config", "%s is not valid YAML: %v", file, err)
+	}
+	if key := unknownKey(tree, ""); key != "" {
+		return errorf(key, "unknown key in %s: see 'deskctl config init' for the keys deskctl reads", file)
 	}
 	if err := v.MergeConfigMap(f.AllSettings()); err != nil {
 		return errorf("config", "%s: %v", file, err)
 	}
 	return nil
+}
+
+// unknownKey returns the first key of a parsed file, with its path, that
+// deskctl does not read; empty maps count too.
+func unknownKey(m map[string]any, prefix string) string {
+	known := map[string]bool{}
+	for _, k := range allKeys() {
+		k = strings.ToLower(k)
+		for i := range k {
+			if k[i] == '.' {
+				known[k[:i]] = true
+			}
+		}
+		known[k] = true
+	}
+	var walk func(m map[string]any, prefix string) string
+	walk = func(m map[string]any, prefix string) string {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			path := prefix + strings.ToLower(k)
+			if underMapKey(path) {
+				continue
+			}
+			if !known[path] {
+				return path
+			}
+			if sub, ok := m[k].(map[string]any); ok {
+				if bad := walk(sub, path+"."); bad != "" {
+					return bad
+				}
+			}
+		}
+		return ""
+	}
+	return walk(m, prefix)
 }
 
 // underMapKey reports whether k lies under a key whose value is a free map

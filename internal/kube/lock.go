@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -56,6 +58,14 @@ func Holder() string {
 	return name + "@" + host + " pid " + strconv.Itoa(os.Getpid())
 }
 
+// holderID is Holder plus a random run ID, so that two runs in one process
+// are told apart too.
+func holderID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return Holder() + " run " + hex.EncodeToString(b)
+}
+
 // LockName is the Lease name of a set.
 func LockName(set string) string { return "deskctl-" + set }
 
@@ -63,7 +73,7 @@ func LockName(set string) string { return "deskctl-" + set }
 // ends; otherwise a held lock returns a *LockedError at once. The lock is
 // renewed in the background until Release.
 func AcquireLock(ctx context.Context, c kubernetes.Interface, ns, set string, waitLock bool) (*Lock, error) {
-	l := &Lock{client: c, ns: ns, name: LockName(set), holder: Holder()}
+	l := &Lock{client: c, ns: ns, name: LockName(set), holder: holderID()}
 
 	var lastErr error
 	try := func(ctx context.Context) (bool, error) {

@@ -5,6 +5,7 @@ package desktop
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -191,21 +192,21 @@ func (s Set) Resolve(ref string) (int, error) {
 			return n, nil
 		}
 	}
-	// Match the host pattern: try the name with its digits as the ordinal.
-	if i := strings.LastIndexFunc(ref, func(r rune) bool { return r < '0' || r > '9' }); i < len(ref)-1 {
-		for j := i + 1; j < len(ref); j++ {
-			n, err := strconv.Atoi(ref[j:])
-			if err != nil || n < 1 {
-				continue
-			}
-			if name, err := s.desktopName(n); err == nil && (name == ref || name+"."+s.Domain == ref) {
-				return n, nil
-			}
+	// Match the host pattern: try each run of digits in ref as the ordinal.
+	for _, run := range digitRuns.FindAllString(ref, -1) {
+		n, err := strconv.Atoi(run)
+		if err != nil || n < 1 {
+			continue
+		}
+		if name, err := s.desktopName(n); err == nil && (name == ref || name+"."+s.Domain == ref) {
+			return n, nil
 		}
 	}
 	return 0, fmt.Errorf("unknown desktop %q: name it as %s, %d or %s",
 		ref, s.mustName(3), 3, s.PodName(3))
 }
+
+var digitRuns = regexp.MustCompile(`[0-9]+`)
 
 func (s Set) mustName(n int) string {
 	name, err := s.desktopName(n)

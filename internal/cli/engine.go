@@ -296,6 +296,7 @@ func printManifests(w io.Writer, cfg *config.Config, o changeOptions, kb *kube.B
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

@@ -3,9 +3,11 @@
 package output
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/olekukonko/tablewriter"
@@ -30,7 +32,8 @@ func IsSmartTerminal(w io.Writer) bool {
 // Table writes rows under a header, aligned, without borders, in the
 // style of kubectl get.
 func Table(w io.Writer, header []string, rows [][]string, noHeaders bool) error {
-	t := tablewriter.NewTable(w,
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
 			Settings: tw.Settings{
@@ -58,7 +61,24 @@ func Table(w io.Writer, header []string, rows [][]string, noHeaders bool) error 
 	if err := t.Bulk(rows); err != nil {
 		return err
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+
+	// Column padding leaves spaces at the ends of lines; drop them.
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		trimmed := strings.TrimRight(line, " \n")
+		if trimmed == "" && line == "" {
+			continue
+		}
+		out.WriteString(trimmed)
+		if strings.HasSuffix(line, "\n") {
+			out.WriteString("\n")
+		}
+	}
+	_, err := w.Write(out.Bytes())
+	return err
 }
 
 // Progress shows a one-line counter on a smart terminal and nothing

@@ -21,6 +21,10 @@ type AccessConfig struct {
 
 // DesktopAccess is the Access configuration of one desktop.
 type DesktopAccess struct {
+	// Pod is the desktop's pod (desk-3): a gateway knows its pod's name
+	// before it knows its desktop's.
+	Pod string `json:"pod,omitempty"`
+
 	// AUD lists the audiences of the desktop's own Access application.
 	AUD []string `json:"aud,omitempty"`
 
@@ -28,10 +32,19 @@ type DesktopAccess struct {
 	Users []string `json:"users,omitempty"`
 }
 
-// For returns the audiences and users that apply to the named desktop: the
-// set-wide audiences plus the desktop's own.
+// For returns the audiences and users that apply to a desktop, named by
+// its desktop name (pod3) or its pod (desk-3): the set-wide audiences plus
+// the desktop's own.
 func (c AccessConfig) For(name string) (aud, users []string) {
-	d := c.Desktops[name]
+	d, ok := c.Desktops[name]
+	if !ok {
+		for _, e := range c.Desktops {
+			if e.Pod != "" && e.Pod == name {
+				d = e
+				break
+			}
+		}
+	}
 	aud = append(append([]string{}, c.AUD...), d.AUD...)
 	return aud, append([]string{}, d.Users...)
 }

@@ -88,8 +88,11 @@ func TestValidate(t *testing.T) {
 
 func TestAccessConfigFor(t *testing.T) {
 	c := AccessConfig{AUD: []string{"set"}, Desktops: map[string]DesktopAccess{
-		"pod1": {AUD: []string{"one"}, Users: []string{"a@example.com"}},
+		"pod1": {Pod: "desk-1", AUD: []string{"one"}, Users: []string{"a@example.com"}},
 	}}
+	if aud, users := c.For("desk-1"); strings.Join(aud, ",") != "set,one" || len(users) != 1 {
+		t.Errorf("For(desk-1) = %v %v", aud, users)
+	}
 	aud, users := c.For("pod1")
 	if strings.Join(aud, ",") != "set,one" || strings.Join(users, ",") != "a@example.com" {
 		t.Errorf("For(pod1) = %v %v", aud, users)

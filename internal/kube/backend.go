@@ -362,7 +362,7 @@ func (b *Backend) localAccessConfig(desktops []desktop.Desktop, o *Observed) str
 			if ac.Desktops == nil {
 				ac.Desktops = map[string]desktop.DesktopAccess{}
 			}
-			ac.Desktops[d.Name] = desktop.DesktopAccess{Users: u}
+			ac.Desktops[d.Name] = desktop.DesktopAccess{Pod: d.Pod, Users: u}
 		}
 	}
 	data, _ := json.Marshal(ac) // a struct of strings always marshals

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -25,10 +26,10 @@ const (
 	// handshakeTimeout bounds each RFB handshake.
 	handshakeTimeout = 10 * time.Second
 
-	// toViewerBuf sizes the reads from the VNC server, whose framebuffer
-	// updates are the bulk of the traffic. Such buffers come from a pool and
-	// are held only while data flows, so an idle session holds none.
-	toViewerBuf = 64 << 10
+	// toViewerBuf sizes the reads from the VNC server on the portable path.
+	toViewerBuf = 32 << 10
+	// maxFrame bounds one websocket frame toward the viewer.
+	maxFrame = 1 << 20
 	// toVNCBuf sizes the reads from the viewer: input events and clipboard.
 	toVNCBuf = 2 << 10
 )
@@ -52,8 +53,10 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 	defer vnc.Close()
 
-	// Upgrade, then speak RFB to the viewer.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	// Upgrade, then speak RFB to the viewer. The hijacked connection is
+	// kept so that bulk data can bypass the websocket library's copies.
+	hw := &hijackCapture{ResponseWriter: w}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{"binary"},
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -81,7 +84,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	defer s.metrics.sessionsActive.Dec()
 	log.Info("session started")
 	start := time.Now()
-	st := s.relay(ctx, cancel, ws, viewer, vnc)
+	st := s.relay(ctx, cancel, ws, viewer, hw.conn, vnc)
 	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond),
 		"bytes_to_viewer", st.toViewer.Load(), "bytes_to_vnc", st.toVNC.Load(),
 		"ended_by", st.endedBy)
@@ -138,15 +141,17 @@ type sessionStats struct {
 }
 
 // relay copies bytes both ways and pings the viewer every keepalive, until
-// one side ends or a ping goes unanswered; then it closes both sides.
+// one side ends or a ping goes unanswered; then it closes both sides and
+// waits for both copies to return.
 func (s *Server) relay(ctx context.Context, cancel context.CancelFunc, ws *websocket.Conn,
-	viewer net.Conn, vnc *net.TCPConn) *sessionStats {
+	viewer net.Conn, raw *frameConn, vnc *net.TCPConn) *sessionStats {
 	st := &sessionStats{}
-	ended := make(chan string, 3)
+	ended := make(chan string, 2)
 
 	// VNC server to viewer, the bulk of the traffic.
 	go func() {
-		err := s.copyToViewer(viewer, vnc, &st.toViewer)
+		add := s.metrics.relayBytes.WithLabelValues(toViewer).Add
+		err := copyToViewer(viewer, raw, vnc, &st.toViewer, add)
 		ended <- "vnc:" + endReason(err)
 	}()
 
@@ -157,38 +162,38 @@ func (s *Server) relay(ctx context.Context, cancel context.CancelFunc, ws *webso
 		ended <- "viewer:" + endReason(err)
 	}()
 
-	// Keepalive: a ping every interval keeps ALB and Cloudflare from cutting
-	// an idle session, and a missing pong ends a dead one.
-	go func() {
-		t := time.NewTicker(s.cfg.Keepalive)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				pctx, pcancel := context.WithTimeout(ctx, s.cfg.Keepalive)
-				err := ws.Ping(pctx)
-				pcancel()
-				if err != nil && ctx.Err() == nil {
-					ended <- "keepalive:" + err.Error()
-					return
-				}
+	// Keepalive, on this goroutine: a ping every interval keeps ALB and
+	// Cloudflare from cutting an idle session, and a missing pong ends a
+	// dead one. The first side to end closes both: a close frame to the
+	// viewer and a closed socket to the VNC server.
+	tick := time.NewTicker(s.cfg.Keepalive)
+	defer tick.Stop()
+	running := 2
+wait:
+	for {
+		select {
+		case st.endedBy = <-ended:
+			running--
+			break wait
+		case <-ctx.Done():
+			st.endedBy = "shutdown"
+			break wait
+		case <-tick.C:
+			pctx, pcancel := context.WithTimeout(ctx, s.cfg.Keepalive)
+			err := ws.Ping(pctx)
+			pcancel()
+			if err != nil {
+				st.endedBy = "keepalive: " + err.Error()
+				break wait
 			}
 		}
-	}()
-
-	// The first side to end closes both: a close frame to the viewer and a
-	// closed socket to the VNC server.
-	select {
-	case st.endedBy = <-ended:
-	case <-ctx.Done():
-		st.endedBy = "shutdown"
 	}
 	_ = vnc.Close()
 	_ = ws.Close(websocket.StatusNormalClosure, "session ended")
 	cancel()
-	<-ended
+	for ; running > 0; running-- {
+		<-ended
+	}
 	return st
 }
 
@@ -206,67 +211,64 @@ func endReason(err error) string {
 	return err.Error()
 }
 
-// copyToViewer relays the VNC server's bytes. While the server is quiet it
-// waits without holding a buffer; when bytes arrive it takes a pooled one.
-func (s *Server) copyToViewer(viewer net.Conn, vnc *net.TCPConn, n *atomic.Int64) error {
-	raw, err := vnc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	add := s.metrics.relayBytes.WithLabelValues(toViewer).Add
-	for {
-		if err := waitReadable(raw); err != nil {
-			return err
-		}
-		bp := viewerBufs.Get().(*[]byte)
-		err := drain(viewer, vnc, *bp, n, add)
-		viewerBufs.Put(bp)
-		if err != nil {
-			return err
-		}
-	}
+// copyPooled relays the VNC server's bytes through the websocket library,
+// with a buffer taken from a pool for each burst. It is the portable path.
+func copyPooled(viewer net.Conn, vnc *net.TCPConn, n *atomic.Int64, add func(float64)) error {
+	bp := viewerBufs.Get().(*[]byte)
+	defer viewerBufs.Put(bp)
+	return copyCounted(viewer, vnc, *bp, n, add)
 }
 
-// drain copies what the VNC server has ready, and keeps the buffer while
-// reads fill it, returning once a read comes back short.
-func drain(dst io.Writer, src io.Reader, buf []byte, n *atomic.Int64, add func(float64)) error {
-	for {
-		m, err := src.Read(buf)
-		if m > 0 {
-			if _, werr := dst.Write(buf[:m]); werr != nil {
-				return werr
-			}
-			n.Add(int64(m))
-			add(float64(m))
-		}
-		if err != nil {
-			return err
-		}
-		if m < len(buf) {
-			return nil
-		}
-	}
+// hijackCapture hands the websocket library a connection whose writes are
+// serialised by frameConn's lock, and keeps it for the relay's own frames.
+type hijackCapture struct {
+	http.ResponseWriter
+	conn *frameConn
 }
 
-// waitReadable blocks until the socket has bytes to read or is closed,
-// without reading them.
-func waitReadable(raw syscall.RawConn) error {
-	var one [1]byte
-	var sysErr error
-	err := raw.Read(func(fd uintptr) bool {
-		_, _, e := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if e == syscall.EAGAIN || e == syscall.EWOULDBLOCK {
-			return false
-		}
-		if e != nil && e != syscall.EINTR {
-			sysErr = e
-		}
-		return true
-	})
-	if err != nil {
-		return err
+// Hijack takes over the connection and wraps it.
+func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("response writer cannot be hijacked")
 	}
-	return sysErr
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &frameConn{Conn: c}
+	// The library writes control frames and, on the portable path, data
+	// frames larger than any buffer, which bufio passes straight through.
+	return h.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.conn, 512)), nil
+}
+
+// frameConn is the viewer's connection. Every write takes the lock, so a
+// control frame from the websocket library (ping, close) never lands inside
+// a data frame that the relay writes itself while holding the lock. The
+// library's control frames fit its buffer and arrive as one write each.
+type frameConn struct {
+	net.Conn
+	mu sync.Mutex
+}
+
+func (c *frameConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// frameHeader returns the header of an unmasked, final, binary websocket
+// frame of n payload bytes.
+func frameHeader(b []byte, n int) []byte {
+	b = append(b[:0], 0x82)
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n < 1<<16:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
 }
 
 // copyCounted copies src to dst through buf, counting the bytes.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -338,17 +339,25 @@ func TestKeepalive(t *testing.T) {
 	_ = viewer.SetReadDeadline(time.Now().Add(idle))
 	_, _ = io.Copy(io.Discard, viewer)
 
+	// Pings come at the interval: the typical gap is the interval, and no
+	// gap, scheduling delays on a busy machine included, reaches twice it.
 	mu.Lock()
 	defer mu.Unlock()
-	if len(pings) < 6 {
-		t.Fatalf("%d pings in %s of idleness, want at least 6", len(pings), idle)
+	if len(pings) < 5 {
+		t.Fatalf("%d pings in %s of idleness, want at least 5", len(pings), idle)
 	}
+	var gaps []time.Duration
 	prev := start
 	for _, p := range pings {
-		if gap := p.Sub(prev); gap > interval+interval/2 {
-			t.Errorf("gap of %s between pings, interval %s", gap, interval)
-		}
+		gaps = append(gaps, p.Sub(prev))
 		prev = p
+	}
+	slices.Sort(gaps)
+	if med := gaps[len(gaps)/2]; med < interval*8/10 || med > interval*12/10 {
+		t.Errorf("median gap %s between pings, interval %s", med, interval)
+	}
+	if worst := gaps[len(gaps)-1]; worst >= 2*interval {
+		t.Errorf("gap of %s between pings, interval %s", worst, interval)
 	}
 }
 

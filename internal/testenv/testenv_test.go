@@ -201,10 +201,12 @@ func TestStopLeavesNoProcess(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			dir := t.TempDir()
+			start := time.Now()
 			c, err := Start(ctx, Options{Dir: dir, Nodes: 1, Detach: detach})
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("started in %s", time.Since(start).Round(time.Millisecond))
 			t.Cleanup(func() { _ = c.Stop() })
 
 			// A detached cluster is found again through its directory.
@@ -221,9 +223,11 @@ func TestStopLeavesNoProcess(t *testing.T) {
 				t.Fatalf("recorded %d processes, want 5", got)
 			}
 
+			stop := time.Now()
 			if err := c.Stop(); err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("stopped in %s", time.Since(stop).Round(time.Millisecond))
 			for _, comp := range c.components {
 				if comp.alive() {
 					t.Errorf("%s (pid %d) still runs after Stop", comp.Name, comp.PID)

@@ -287,8 +287,28 @@ func findToolsModule(ctx context.Context) (string, error) {
 }
 
 // RepoRoot returns the root of the deskctl module that holds the working
-// directory.
+// directory, else the one this package was compiled from.
 func RepoRoot(ctx context.Context) (string, error) {
+	root, err := moduleRootOfWorkdir(ctx)
+	if err == nil && hasToolsModule(root) {
+		return root, nil
+	}
+
+	// A test binary run from elsewhere still knows its source, unless it
+	// was built with -trimpath.
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		src := filepath.Join(filepath.Dir(file), "..", "..")
+		if hasToolsModule(src) {
+			return filepath.Clean(src), nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("%s has no tools module at %s", root, toolsModuleRel)
+	}
+	return "", err
+}
+
+func moduleRootOfWorkdir(ctx context.Context) (string, error) {
 	goBin, err := goCommand()
 	if err != nil {
 		return "", err
@@ -303,11 +323,12 @@ func RepoRoot(ctx context.Context) (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("the working directory is not inside the deskctl module")
 	}
-	root := filepath.Dir(gomod)
-	if _, err := os.Stat(filepath.Join(root, toolsModuleRel, "go.mod")); err != nil {
-		return "", fmt.Errorf("%s has no tools module at %s", root, toolsModuleRel)
-	}
-	return root, nil
+	return filepath.Dir(gomod), nil
+}
+
+func hasToolsModule(root string) bool {
+	_, err := os.Stat(filepath.Join(root, toolsModuleRel, "go.mod"))
+	return err == nil
 }
 
 // goCommand finds the go command: the one on PATH, else the one of the

@@ -27,7 +27,8 @@ FUZZ_TIME ?= 60s
 FUZZ_TARGETS ?= \
 	./pkg/rfb:FuzzConnect \
 	./pkg/rfb:FuzzAccept \
-	./pkg/accessjwt:FuzzVerify
+	./pkg/accessjwt:FuzzVerify \
+	./internal/gateway:FuzzAuthorize
 
 CLUSTER_DIR := .cluster
 KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig

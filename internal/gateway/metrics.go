@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 		sessionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deskgate_sessions_total",
 			Help: "Sessions by how they began: ok, or where they failed " +
-				"(vnc_dial, vnc_handshake, viewer_handshake, upgrade).",
+				"(vnc_password, vnc_dial, vnc_handshake, upgrade, viewer_handshake).",
 		}, []string{"result"}),
 		relayBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deskgate_relay_bytes_total",

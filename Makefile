@@ -83,6 +83,7 @@ completions: build ## Regenerate completions/ with the built deskctl
 	$(BIN)/deskctl completion zsh > completions/deskctl.zsh
 	$(BIN)/deskctl completion fish > completions/deskctl.fish
 	$(BIN)/deskctl completion powershell > completions/deskctl.ps1
+	bash -n completions/deskctl.bash
 
 docs: ## Regenerate the man pages and markdown reference in docs/
 	$(GO) run ./internal/docgen -out docs

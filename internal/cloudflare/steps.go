@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -248,7 +249,7 @@ func (b *Backend) dnsSteps(o *observed, w *want, rs *runState) []plan.Step {
 			continue
 		}
 		// A desktop waiting for its load balancer keeps the record it has.
-		if _, wanted := hostDesktop[host]; wanted {
+		if d, wanted := hostDesktop[host]; wanted && slices.Contains(w.waiting, d) {
 			continue
 		}
 		withdraw = append(withdraw, dnsOp{action: plan.Delete, id: r.ID, host: host,
@@ -477,7 +478,7 @@ func (b *Backend) gatewaySteps(o *observed, w *want, rs *runState, creates bool)
 func (b *Backend) tunnelSteps(o *observed, rs *runState) []plan.Step {
 	name := b.cfg.TunnelName()
 	var steps []plan.Step
-	if b.opts.Teardown {
+	if b.opts.Teardown && (o.tunnel != nil || b.cfg.Expose.Mode == config.ExposeTunnel) {
 		steps = append(steps, plan.Step{Stage: stageCloudflared, Changes: []plan.Change{
 			change(KindDeployment, cloudflaredName(b.cfg.Name), "", plan.Delete, "", nil),
 			change(KindSecret, tunnelSecretName(b.cfg.Name), "", plan.Delete, "", nil)},
@@ -504,7 +505,7 @@ func (b *Backend) tunnelSteps(o *observed, rs *runState) []plan.Step {
 		}
 		return steps
 	}
-	if b.cfg.Expose.Mode != config.ExposeTunnel {
+	if b.opts.Teardown || b.cfg.Expose.Mode != config.ExposeTunnel {
 		return nil
 	}
 

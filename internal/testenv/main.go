@@ -33,8 +33,9 @@ const tempPrefix = "deskctl-testenv-"
 // Main runs a package's tests with one local cluster for the whole test
 // binary, started by the first test that calls Current. It always stops the
 // cluster and removes its directory: after the tests, after a failure, and
-// on SIGINT or SIGTERM. A binary killed outright takes its cluster with it
-// through the parent-death signal. Call it from TestMain:
+// on SIGINT or SIGTERM. A binary that a panic, a -timeout or SIGKILL ends
+// takes its cluster with it through the parent-death signal, and the next
+// Main removes the directory it left. Call it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 func Main(m *testing.M) int {

@@ -228,6 +228,24 @@ func TestBrowserEndToEnd(t *testing.T) {
 		return fmt.Sprintf("X screen %dx%d after resize, want 900x%d", w, h, 600-barHeight)
 	})
 
+	// A drop on the VNC side shows on the page, which then reconnects.
+	if out, err := exec.Command("vncconfig", "-display", d.display, "-disconnect").
+		CombinedOutput(); err != nil {
+		t.Fatalf("vncconfig -disconnect: %v: %s", err, out)
+	}
+	err = chromedp.Do(step(t, ctx), chromedp.WaitReady(chromedp.CSS(`body[data-state="disconnected"]`)))
+	if err != nil {
+		t.Fatalf("page did not show the drop: %v", err)
+	}
+	state, err := chromedp.Run(step(t, ctx), chromedp.Text(chromedp.ID("state")))
+	if err != nil || !strings.Contains(state, "reconnecting") {
+		t.Errorf("state during the drop: %q, %v", state, err)
+	}
+	err = chromedp.Do(step(t, ctx), chromedp.WaitReady(chromedp.CSS(`body[data-state="connected"]`)))
+	if err != nil {
+		t.Fatalf("page did not reconnect: %v", err)
+	}
+
 	// Nothing the browser or the logs saw holds the VNC password.
 	html, err := chromedp.Run(step(t, ctx), chromedp.OuterHTML(chromedp.CSS("html")))
 	if err != nil {

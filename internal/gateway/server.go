@@ -96,7 +96,7 @@ func (s *Server) Serve(ctx context.Context, gateway, metrics net.Listener) error
 	s.baseCtx = ctx
 
 	servers := []*http.Server{
-		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute},
 		{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second},
 	}
 	errc := make(chan error, 2)

@@ -40,6 +40,15 @@ type Cluster interface {
 	Delete(ctx context.Context, obj runtime.Object) error
 }
 
+// ObjectReader may be implemented by a Cluster to return the current
+// version of an object from its observation of the set: the object of the
+// same kind, namespace and name, or nil when there is none. With it, the
+// backend re-applies the tunnel's Secret and Deployment only when they
+// differ; without it, it applies them on every run.
+type ObjectReader interface {
+	Current(ctx context.Context, obj runtime.Object) (runtime.Object, error)
+}
+
 // Options are the inputs of one run of the backend.
 type Options struct {
 	// Desktops are the desired desktops; empty with Teardown.

@@ -375,6 +375,15 @@ func TestTunnelMode(t *testing.T) {
 		}
 	}
 
+	// A second run changes nothing, in Cloudflare or in the cluster.
+	h.srv.ResetLog()
+	writes := h.cluster.writes
+	h.mustRun(3)
+	if n := h.srv.Writes(); n != 0 || h.cluster.writes != writes {
+		t.Errorf("unchanged re-run: %d Cloudflare writes, %d cluster writes: %v",
+			n, h.cluster.writes-writes, h.srv.Counts())
+	}
+
 	h.srv.ResetLog()
 	h.mustRun(5)
 	checkTunnel(t, h, 5)

@@ -90,6 +90,16 @@ func (c *memCluster) Apply(_ context.Context, obj runtime.Object) error {
 	return nil
 }
 
+// Current returns the stored object of the same kind and name, or nil.
+func (c *memCluster) Current(_ context.Context, obj runtime.Object) (runtime.Object, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.objects[key(obj)]; ok {
+		return cur, nil
+	}
+	return nil, nil
+}
+
 func (c *memCluster) Delete(_ context.Context, obj runtime.Object) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,6 +1,8 @@
 package cloudflare
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,6 +22,13 @@ const (
 	// cloudflaredReplicas keeps the tunnel up while one pod restarts.
 	cloudflaredReplicas = 2
 	cloudflaredMetrics  = 2000
+
+	// AnnotationTunnelID on the tunnel Secret names the tunnel whose
+	// token it holds.
+	AnnotationTunnelID = "deskctl.io/tunnel-id"
+	// AnnotationSpecHash on the cloudflared Deployment is a hash of the
+	// spec deskctl wrote, to tell whether it must be applied again.
+	AnnotationSpecHash = "deskctl.io/spec-hash"
 )
 
 func tunnelSecretName(set string) string { return set + "-tunnel" }
@@ -46,8 +55,8 @@ func (b *Backend) configMap(c *desktop.AccessConfig) *corev1.ConfigMap {
 	return cm
 }
 
-// tunnelSecret holds the tunnel token cloudflared runs with.
-func (b *Backend) tunnelSecret(token string) *corev1.Secret {
+// tunnelSecret holds the token of a tunnel, which cloudflared runs with.
+func (b *Backend) tunnelSecret(tunnelID, token string) *corev1.Secret {
 	s := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Name: tunnelSecretName(b.cfg.Name),
@@ -55,9 +64,17 @@ func (b *Backend) tunnelSecret(token string) *corev1.Secret {
 		Type: corev1.SecretTypeOpaque,
 	}
 	if token != "" {
+		s.Annotations = map[string]string{AnnotationTunnelID: tunnelID}
 		s.Data = map[string][]byte{TunnelTokenKey: []byte(token)}
 	}
 	return s
+}
+
+// specHash is a short hash of an object's JSON.
+func specHash(v any) string {
+	data, _ := json.Marshal(v)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:12])
 }
 
 // cloudflared is the Deployment that runs the tunnel. cloudflared reads
@@ -68,7 +85,7 @@ func (b *Backend) cloudflared() *appsv1.Deployment {
 	replicas := int32(cloudflaredReplicas)
 	yes, no := true, false
 	uid := int64(65532)
-	return &appsv1.Deployment{
+	d := &appsv1.Deployment{
 		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Name: cloudflaredName(b.cfg.Name),
 			Namespace: b.cfg.Namespace, Labels: labels},
@@ -114,4 +131,6 @@ func (b *Backend) cloudflared() *appsv1.Deployment {
 			},
 		},
 	}
+	d.Annotations = map[string]string{AnnotationSpecHash: specHash(d.Spec)}
+	return d
 }

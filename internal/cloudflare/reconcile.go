@@ -239,7 +239,7 @@ func (b *Backend) Plan(ctx context.Context) ([]plan.Step, error) {
 	}
 
 	var steps []plan.Step
-	steps = append(steps, b.tunnelSteps(o, rs)...)
+	steps = append(steps, b.tunnelSteps(ctx, o, rs)...)
 	steps = append(steps, b.policySteps(o, w, rs)...)
 	appSteps, creates := b.appSteps(o, w, rs)
 	steps = append(steps, appSteps...)

@@ -12,6 +12,8 @@ import (
 	cf "github.com/cloudflare/cloudflare-go/v6"
 	"github.com/cloudflare/cloudflare-go/v6/dns"
 	"github.com/cloudflare/cloudflare-go/v6/zero_trust"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/deskctl/deskctl/internal/config"
 	"github.com/deskctl/deskctl/internal/desktop"
@@ -475,7 +477,7 @@ func (b *Backend) gatewaySteps(o *observed, w *want, rs *runState, creates bool)
 
 // tunnelSteps create or adopt the tunnel and run cloudflared with its
 // token; with Teardown they remove both.
-func (b *Backend) tunnelSteps(o *observed, rs *runState) []plan.Step {
+func (b *Backend) tunnelSteps(ctx context.Context, o *observed, rs *runState) []plan.Step {
 	name := b.cfg.TunnelName()
 	var steps []plan.Step
 	if b.opts.Teardown && (o.tunnel != nil || b.cfg.Expose.Mode == config.ExposeTunnel) {
@@ -486,7 +488,7 @@ func (b *Backend) tunnelSteps(o *observed, rs *runState) []plan.Step {
 				if err := b.cluster.Delete(ctx, b.cloudflared()); err != nil {
 					return err
 				}
-				return b.cluster.Delete(ctx, b.tunnelSecret(""))
+				return b.cluster.Delete(ctx, b.tunnelSecret("", ""))
 			}})
 		// A tunnel named in the configuration may serve others: only the
 		// one deskctl named itself is deleted.
@@ -527,23 +529,60 @@ func (b *Backend) tunnelSteps(o *observed, rs *runState) []plan.Step {
 			}})
 	}
 
-	// TODO: the Secret and Deployment are applied on every run, since the
-	// Cluster interface cannot read them back to compare.
-	steps = append(steps, plan.Step{Stage: stageCloudflared, Changes: []plan.Change{
-		change(KindSecret, tunnelSecretName(b.cfg.Name), "", plan.Update, "tunnel token", nil),
-		change(KindDeployment, cloudflaredName(b.cfg.Name), "", plan.Update, "", b.cloudflared())},
+	secretCurrent, deploymentCurrent := b.tunnelObjectsCurrent(ctx, o)
+	if secretCurrent && deploymentCurrent {
+		return steps
+	}
+	var changes []plan.Change
+	if !secretCurrent {
+		changes = append(changes, change(KindSecret, tunnelSecretName(b.cfg.Name), "",
+			plan.Update, "tunnel token", nil))
+	}
+	if !deploymentCurrent {
+		changes = append(changes, change(KindDeployment, cloudflaredName(b.cfg.Name), "",
+			plan.Update, "", b.cloudflared()))
+	}
+	steps = append(steps, plan.Step{Stage: stageCloudflared, Changes: changes,
 		Run: func(ctx context.Context) error {
-			token, err := b.client.ZeroTrust.Tunnels.Cloudflared.Token.Get(ctx, rs.tunnel(),
-				zero_trust.TunnelCloudflaredTokenGetParams{AccountID: cf.F(b.account())})
-			if err != nil {
-				return fmt.Errorf("reading the token of tunnel %s: %w", name, err)
+			if !secretCurrent {
+				id := rs.tunnel()
+				token, err := b.client.ZeroTrust.Tunnels.Cloudflared.Token.Get(ctx, id,
+					zero_trust.TunnelCloudflaredTokenGetParams{AccountID: cf.F(b.account())})
+				if err != nil {
+					return fmt.Errorf("reading the token of tunnel %s: %w", name, err)
+				}
+				if err := b.cluster.Apply(ctx, b.tunnelSecret(id, *token)); err != nil {
+					return err
+				}
 			}
-			if err := b.cluster.Apply(ctx, b.tunnelSecret(*token)); err != nil {
-				return err
+			if !deploymentCurrent {
+				return b.cluster.Apply(ctx, b.cloudflared())
 			}
-			return b.cluster.Apply(ctx, b.cloudflared())
+			return nil
 		}})
 	return steps
+}
+
+// tunnelObjectsCurrent reports whether the tunnel Secret holds the token of
+// the existing tunnel, and whether the cloudflared Deployment is as
+// deskctl would write it. Without an ObjectReader, neither is known.
+func (b *Backend) tunnelObjectsCurrent(ctx context.Context, o *observed) (secret, deployment bool) {
+	reader, ok := b.cluster.(ObjectReader)
+	if !ok || o.tunnel == nil {
+		return false, false
+	}
+	if cur, err := reader.Current(ctx, b.tunnelSecret("", "")); err == nil {
+		if s, ok := cur.(*corev1.Secret); ok && s != nil {
+			secret = s.Annotations[AnnotationTunnelID] == o.tunnel.ID && len(s.Data[TunnelTokenKey]) > 0
+		}
+	}
+	want := b.cloudflared()
+	if cur, err := reader.Current(ctx, want); err == nil {
+		if d, ok := cur.(*appsv1.Deployment); ok && d != nil {
+			deployment = d.Annotations[AnnotationSpecHash] == want.Annotations[AnnotationSpecHash]
+		}
+	}
+	return secret, deployment
 }
 
 // tunnelRules is the tunnel's ingress: one rule per desktop, to its own

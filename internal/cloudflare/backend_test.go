@@ -395,12 +395,28 @@ func TestTunnelMode(t *testing.T) {
 	h.mustRun(2)
 	checkTunnel(t, h, 2)
 
+	h.srv.SetConnections(tun.ID, 2)
 	h.mustRun(-1)
 	if h.cluster.deployment() != nil || h.cluster.secret() != nil {
 		t.Errorf("down left the cloudflared Deployment or Secret")
 	}
 	if got := h.srv.Tunnels(); got[0].DeletedAt == nil {
 		t.Errorf("down left the tunnel deskctl created")
+	}
+}
+
+func TestTunnelAdoptedAndKept(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Expose.Mode = config.ExposeTunnel
+	h.cfg.Cloudflare.Tunnel.Name = "shared"
+	id := h.srv.PlantTunnel("shared")
+	h.mustRun(2)
+	if got := h.srv.Tunnels(); len(got) != 1 || got[0].ID != id || len(got[0].Config.Ingress) != 3 {
+		t.Fatalf("tunnels %+v: want the planted one, adopted and configured", got)
+	}
+	h.mustRun(-1)
+	if got := h.srv.Tunnels(); got[0].DeletedAt != nil {
+		t.Errorf("down deleted a tunnel named in the configuration")
 	}
 }
 

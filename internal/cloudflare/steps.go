@@ -497,7 +497,14 @@ func (b *Backend) tunnelSteps(ctx context.Context, o *observed, rs *runState) []
 			c := change(KindTunnel, name, "", plan.Delete, "", nil)
 			steps = append(steps, plan.Step{Stage: stageCleanup, Changes: []plan.Change{c},
 				Run: func(ctx context.Context) error {
-					_, err := b.client.ZeroTrust.Tunnels.Cloudflared.Delete(ctx, t.ID,
+					// Cloudflare refuses to delete a tunnel with connections,
+					// which cloudflared pods shutting down may still hold.
+					_, err := b.client.ZeroTrust.Tunnels.Cloudflared.Connections.Delete(ctx, t.ID,
+						zero_trust.TunnelCloudflaredConnectionDeleteParams{AccountID: cf.F(b.account())})
+					if err != nil {
+						return fmt.Errorf("closing the connections of tunnel %s: %w", name, err)
+					}
+					_, err = b.client.ZeroTrust.Tunnels.Cloudflared.Delete(ctx, t.ID,
 						zero_trust.TunnelCloudflaredDeleteParams{AccountID: cf.F(b.account())})
 					if err == nil {
 						b.logChange(c, "")

@@ -21,7 +21,10 @@ type Tunnel struct {
 	// Config is the remotely managed configuration; Version counts updates.
 	Config  TunnelConfig `json:"-"`
 	Version int          `json:"-"`
-	secret  string
+	// Connections counts the cloudflared connections; a tunnel with any
+	// cannot be deleted.
+	Connections int `json:"-"`
+	secret      string
 }
 
 // TunnelConfig is a tunnel's remotely managed configuration.
@@ -64,7 +67,14 @@ func (s *Server) routeTunnels(m string, rest []string, q map[string][]string, bo
 	switch {
 	case len(rest) == 1 && m == http.MethodGet:
 		return t, nil, nil
+	case len(rest) == 2 && rest[1] == "connections" && m == http.MethodDelete:
+		t.Connections = 0
+		return map[string]any{}, nil, nil
 	case len(rest) == 1 && m == http.MethodDelete:
+		if t.Connections > 0 {
+			return nil, nil, errorf(http.StatusBadRequest, 1022,
+				"Cannot delete tunnel because it has active connections")
+		}
 		now := time.Now().UTC()
 		t.DeletedAt = &now
 		return t, nil, nil
@@ -188,6 +198,15 @@ func (s *Server) PlantTunnel(name string) string {
 		panic("cftest: planting tunnel: " + e.msg)
 	}
 	return res.(*Tunnel).ID
+}
+
+// SetConnections simulates n cloudflared connections to a tunnel.
+func (s *Server) SetConnections(id string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tunnels[id]; t != nil {
+		t.Connections = n
+	}
 }
 
 // Tunnels returns every tunnel, deleted ones included.

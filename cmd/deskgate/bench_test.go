@@ -67,9 +67,14 @@ func BenchmarkRelay(b *testing.B) {
 	// of each counts. CPU time per byte does not depend on that load.
 	best := map[*relay]float64{}
 	cpu := map[*relay]time.Duration{}
+	var harness time.Duration
 	for range streamRounds {
 		for _, r := range []*relay{gate, wsify} {
 			cpu0, err := groupCPU(r.pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			self0, err := groupCPU(syscall.Getpgrp())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -81,8 +86,13 @@ func BenchmarkRelay(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			self1, err := groupCPU(syscall.Getpgrp())
+			if err != nil {
+				b.Fatal(err)
+			}
 			best[r] = max(best[r], mbs)
 			cpu[r] += cpu1 - cpu0
+			harness += self1 - self0
 		}
 	}
 	gateMBs, wsifyMBs := best[gate], best[wsify]
@@ -95,6 +105,9 @@ func BenchmarkRelay(b *testing.B) {
 	b.ReportMetric(perByte(gate), "deskgate-CPU-ns/B")
 	b.ReportMetric(perByte(wsify), "websockify-CPU-ns/B")
 	b.ReportMetric(perByte(wsify)/perByte(gate), "x-websockify-CPU-efficiency")
+	// The client and the synthetic server share the benchmark's process;
+	// their cost bounds what any relay can show here.
+	b.ReportMetric(float64(harness)/float64(2*streamRounds*streamBytes), "harness-CPU-ns/B")
 
 	// Round trips: direct TCP is the baseline each relay adds to.
 	direct, err := rttDirect(vnc.Addr)
@@ -102,13 +115,18 @@ func BenchmarkRelay(b *testing.B) {
 		b.Fatalf("direct RTT: %v", err)
 	}
 	base := percentile(direct, 50)
+	var gateP99 float64
 	for _, r := range []*relay{gate, wsify} {
 		samples, err := rttRelay(r)
 		if err != nil {
 			b.Fatalf("%s RTT: %v", r.name, err)
 		}
+		p99 := us(percentile(samples, 99) - base)
 		b.ReportMetric(us(percentile(samples, 50)-base), r.name+"-added-p50-us")
-		b.ReportMetric(us(percentile(samples, 99)-base), r.name+"-added-p99-us")
+		b.ReportMetric(p99, r.name+"-added-p99-us")
+		if r == gate {
+			gateP99 = p99
+		}
 	}
 	b.ReportMetric(us(base), "direct-p50-us")
 
@@ -119,6 +137,9 @@ func BenchmarkRelay(b *testing.B) {
 	}
 	b.ReportMetric(rss/1024, "deskgate-idle-RSS-KiB/session")
 	b.ReportMetric(heap/1024, "deskgate-idle-heap+stack-KiB/session")
+	b.Logf("targets: throughput >= 2x websockify: %.2fx; CPU per byte: %.2fx less; "+
+		"added p99 < 1 ms: %.0f us; idle session < 64 KiB: %.1f KiB RSS",
+		gateMBs/wsifyMBs, perByte(wsify)/perByte(gate), gateP99, rss/1024)
 	b.Logf("deskgate %.0f MB/s, websockify %.0f MB/s (%.2fx); CPU %.2f vs %.2f ns/B; "+
 		"idle session %.1f KiB RSS, %.1f KiB heap+stack", gateMBs, wsifyMBs, gateMBs/wsifyMBs,
 		perByte(gate), perByte(wsify), rss/1024, heap/1024)
@@ -229,17 +250,9 @@ func throughput(r *relay, n int, limit time.Duration) (float64, error) {
 		return 0, err
 	}
 	_ = nc.SetDeadline(start.Add(limit))
-	buf := make([]byte, 1<<20)
-	got := 0
-	for got < n {
-		m, err := nc.Read(buf)
-		got += m
-		if err != nil {
-			if time.Since(start) >= limit && got > 0 {
-				break
-			}
-			return 0, fmt.Errorf("after %d bytes: %w", got, err)
-		}
+	got, err := nc.Discard(int64(n))
+	if err != nil && !(time.Since(start) >= limit && got > 0) {
+		return 0, fmt.Errorf("after %d bytes: %w", got, err)
 	}
 	return float64(got) / 1e6 / time.Since(start).Seconds(), nil
 }

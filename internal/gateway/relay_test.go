@@ -42,8 +42,8 @@ func TestRelayIntegrity(t *testing.T) {
 	for got := 0; got < total; {
 		n, err := viewer.Read(buf[:min(len(buf), total-got)])
 		for i, c := range buf[:n] {
-			if pos := got + i; c != byte((pos%(64<<10))*7) {
-				t.Fatalf("byte %d is %d, want %d", pos, c, byte((pos%(64<<10))*7))
+			if pos := got + i; c != gatewaytest.PatternByte(pos) {
+				t.Fatalf("byte %d is %d, want %d", pos, c, gatewaytest.PatternByte(pos))
 			}
 		}
 		got += n

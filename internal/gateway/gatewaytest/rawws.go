@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 )
 
@@ -19,10 +20,15 @@ import (
 // that a benchmark measures the relay and not its own client. It reads the
 // payload of unmasked server frames straight into the caller's buffer and
 // masks its own frames with a zero key. Control frames from the server are
-// skipped, except close, which ends reading.
+// skipped, except close, which ends reading. Discard drops payload in the
+// kernel without copying it.
 type RawWebsocket struct {
 	conn net.Conn
+	raw  syscall.RawConn
 	br   *bufio.Reader
+	// sink is what recv is given when the kernel drops payload; it is
+	// never written to.
+	sink []byte
 	// left is what remains of the current frame's payload.
 	left int64
 	wbuf []byte
@@ -57,7 +63,9 @@ func DialRawWebsocket(rawURL string, header http.Header, timeout time.Duration) 
 		conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
+	// The smallest buffer: payload is read straight into the caller's
+	// buffer or dropped in the kernel, never copied ahead.
+	br := bufio.NewReaderSize(conn, 16)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		conn.Close()
@@ -68,27 +76,18 @@ func DialRawWebsocket(rawURL string, header http.Header, timeout time.Duration) 
 		return nil, fmt.Errorf("websocket upgrade: %s", resp.Status)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return &RawWebsocket{conn: conn, br: br}, nil
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &RawWebsocket{conn: conn, raw: raw, br: br}, nil
 }
 
 // Read returns payload bytes of binary frames.
 func (w *RawWebsocket) Read(p []byte) (int, error) {
-	for w.left == 0 {
-		op, n, err := w.readHeader()
-		if err != nil {
-			return 0, err
-		}
-		switch op {
-		case 0x0, 0x2:
-			w.left = n
-		case 0x8:
-			return 0, io.EOF
-		default:
-			// Skip ping, pong and text payloads.
-			if _, err := w.br.Discard(int(n)); err != nil {
-				return 0, err
-			}
-		}
+	if err := w.nextFrame(); err != nil {
+		return 0, err
 	}
 	if int64(len(p)) > w.left {
 		p = p[:w.left]
@@ -96,6 +95,80 @@ func (w *RawWebsocket) Read(p []byte) (int, error) {
 	m, err := w.br.Read(p)
 	w.left -= int64(m)
 	return m, err
+}
+
+// Discard reads n payload bytes and drops them. What is already buffered is
+// dropped from the buffer; the rest is dropped by the kernel (recv with
+// MSG_TRUNC), which does not copy it.
+func (w *RawWebsocket) Discard(n int64) (int64, error) {
+	if w.sink == nil {
+		w.sink = make([]byte, 1<<20)
+	}
+	var done int64
+	for done < n {
+		if err := w.nextFrame(); err != nil {
+			return done, err
+		}
+		want := min(w.left, n-done, int64(len(w.sink)))
+		var k int
+		var err error
+		if b := w.br.Buffered(); b > 0 {
+			k, err = w.br.Discard(int(min(want, int64(b))))
+		} else {
+			k, err = w.drop(int(want))
+		}
+		done += int64(k)
+		w.left -= int64(k)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// drop lets the kernel discard up to n queued bytes, waiting for some.
+func (w *RawWebsocket) drop(n int) (int, error) {
+	var got int
+	var sysErr error
+	err := w.raw.Read(func(fd uintptr) bool {
+		m, _, e := syscall.Recvfrom(int(fd), w.sink[:n], syscall.MSG_TRUNC|syscall.MSG_DONTWAIT)
+		switch {
+		case e == syscall.EAGAIN || e == syscall.EINTR:
+			return false
+		case e != nil:
+			sysErr = e
+		case m == 0:
+			sysErr = io.EOF
+		}
+		got = m
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	return got, sysErr
+}
+
+// nextFrame reads frame headers until one with payload left to read.
+func (w *RawWebsocket) nextFrame() error {
+	for w.left == 0 {
+		op, n, err := w.readHeader()
+		if err != nil {
+			return err
+		}
+		switch op {
+		case 0x0, 0x2:
+			w.left = n
+		case 0x8:
+			return io.EOF
+		default:
+			// Skip ping, pong and text payloads.
+			if _, err := w.br.Discard(int(n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // readHeader reads one frame header and returns its opcode and length.

@@ -1,11 +1,14 @@
 package gatewaytest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -31,7 +34,19 @@ type SyntheticVNC struct {
 	l     net.Listener
 	mu    sync.Mutex
 	conns map[net.Conn]bool
+	// pattern is a file of the stream's bytes, sent with sendfile so that
+	// the server costs little CPU per byte.
+	pattern string
 }
+
+// patternChunk is the period of the stream: byte i of each chunk is i*7.
+const patternChunk = 64 << 10
+
+// patternFileSize is the size of the pattern file, a multiple of the chunk.
+const patternFileSize = 256 * patternChunk
+
+// PatternByte is the byte at offset pos of a stream.
+func PatternByte(pos int) byte { return byte((pos % patternChunk) * 7) }
 
 // serverInit is a 640x480, 32 bpp true-colour ServerInit named "synthetic".
 var serverInit = func() []byte {
@@ -49,6 +64,15 @@ func StartSyntheticVNC(tb testing.TB) *SyntheticVNC {
 		tb.Fatal(err)
 	}
 	s := &SyntheticVNC{Addr: l.Addr().String(), l: l, conns: map[net.Conn]bool{}}
+	s.pattern = filepath.Join(tb.TempDir(), "pattern")
+	chunk := make([]byte, patternChunk)
+	for i := range chunk {
+		chunk[i] = PatternByte(i)
+	}
+	if err := os.WriteFile(s.pattern, bytes.Repeat(chunk, patternFileSize/patternChunk),
+		0o600); err != nil {
+		tb.Fatal(err)
+	}
 	go s.accept()
 	tb.Cleanup(s.close)
 	return s
@@ -95,10 +119,6 @@ func (s *SyntheticVNC) serve(c net.Conn) error {
 		return err
 	}
 
-	chunk := make([]byte, 64<<10)
-	for i := range chunk {
-		chunk[i] = byte(i * 7)
-	}
 	for {
 		var cmd [1]byte
 		if _, err := io.ReadFull(c, cmd[:]); err != nil {
@@ -113,17 +133,37 @@ func (s *SyntheticVNC) serve(c net.Conn) error {
 			if _, err := io.ReadFull(c, n[:]); err != nil {
 				return err
 			}
-			for left := binary.BigEndian.Uint64(n[:]); left > 0; {
-				m := min(left, uint64(len(chunk)))
-				if _, err := c.Write(chunk[:m]); err != nil {
-					return err
-				}
-				left -= m
+			if err := s.stream(c, binary.BigEndian.Uint64(n[:])); err != nil {
+				return err
 			}
 		default:
 			return fmt.Errorf("synthetic VNC: unknown command %q", cmd[0])
 		}
 	}
+}
+
+// stream sends n bytes of the pattern, from the file with sendfile.
+func (s *SyntheticVNC) stream(c net.Conn, n uint64) error {
+	f, err := os.Open(s.pattern)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, ok := c.(io.ReaderFrom)
+	if !ok {
+		return errors.New("synthetic VNC: connection cannot send a file")
+	}
+	for n > 0 {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		m := min(n, patternFileSize)
+		if _, err := w.ReadFrom(&io.LimitedReader{R: f, N: int64(m)}); err != nil {
+			return err
+		}
+		n -= m
+	}
+	return nil
 }
 
 // Viewer completes the viewer's side of the handshake with a synthetic

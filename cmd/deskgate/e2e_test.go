@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/deskctl/deskctl/internal/gateway"
 	"github.com/deskctl/deskctl/internal/gateway/gatewaytest"
 	"github.com/deskctl/deskctl/pkg/accessjwt"
 	"github.com/deskctl/deskctl/pkg/accessjwt/accessjwttest"
@@ -28,6 +29,7 @@ const (
 	e2eAud      = "aud-e2e"
 	e2eUser     = "ada@example.com"
 	e2ePassword = "e2e-VNC-pw"
+	e2eLocal    = "loc+secret/with=odd&chars"
 	// rootColour is what the session paints the root window.
 	rootColour = "#1f8a4c"
 	// barHeight is the page's header bar, which the remote screen excludes.
@@ -38,6 +40,7 @@ const (
 // authentication, a session, and deskgate (this test binary as main).
 type desktop struct {
 	display string
+	port    int
 	base    string
 	logs    *bytes.Buffer
 }
@@ -52,7 +55,7 @@ func startDesktop(t *testing.T, iss *accessjwttest.Issuer, extraEnv ...string) *
 	if err := os.MkdirAll(secrets, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for name, val := range map[string]string{"desk-3": e2ePassword, "desk-3.local": "loc-secret"} {
+	for name, val := range map[string]string{"desk-3": e2ePassword, "desk-3.local": e2eLocal} {
 		if err := os.WriteFile(filepath.Join(secrets, name), []byte(val), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +63,7 @@ func startDesktop(t *testing.T, iss *accessjwttest.Issuer, extraEnv ...string) *
 
 	display := freeDisplay(t)
 	port := gatewaytest.FreePort(t)
-	d := &desktop{display: display, base: fmt.Sprintf("http://127.0.0.1:%d", port),
+	d := &desktop{display: display, port: port, base: fmt.Sprintf("http://127.0.0.1:%d", port),
 		logs: &bytes.Buffer{}}
 	cmd := exec.Command("bash", filepath.Join("..", "..", "manifests", "desktop", "entrypoint.sh"))
 	cmd.Env = append(os.Environ(),
@@ -275,6 +278,45 @@ func TestBrowserWithoutToken(t *testing.T) {
 	if strings.Contains(d.logs.String(), "session started") {
 		t.Errorf("a session started without a token")
 	}
+}
+
+// TestBrowserLocalAccess follows deskctl open --local: no Access token, the
+// local secret in the URL fragment, exchanged by the page for a cookie.
+func TestBrowserLocalAccess(t *testing.T) {
+	iss := accessjwttest.NewIssuer(t)
+	d := startDesktop(t, iss)
+	ctx := newBrowser(t)
+	err := chromedp.Do(step(t, ctx),
+		chromedp.Navigate(gateway.LocalURL(d.port, e2eLocal)),
+		chromedp.WaitReady(chromedp.CSS(`body[data-state="connected"]`)),
+	)
+	if err != nil {
+		t.Fatalf("local page did not connect: %v\n%s", err, d.logs.String())
+	}
+	user, err := chromedp.Run(step(t, ctx), chromedp.Text(chromedp.ID("user")))
+	if err != nil || user != "local access" {
+		t.Errorf("user %q, %v", user, err)
+	}
+
+	// The secret is gone from the address bar and never reached a log.
+	href, err := chromedp.Run(step(t, ctx), chromedp.Evaluate[string]("location.href"))
+	if err != nil || strings.Contains(href, "local=") {
+		t.Errorf("address %q, %v", href, err)
+	}
+	if strings.Contains(d.logs.String(), "secret/with") {
+		t.Errorf("the local secret appears in the logs")
+	}
+
+	// A wrong secret gets the refusal page and no session.
+	ctx2 := newBrowser(t)
+	err = chromedp.Do(step(t, ctx2), chromedp.Navigate(gateway.LocalURL(d.port, "wrong")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, func() bool {
+		msg, err := chromedp.Run(step(t, ctx2), chromedp.Text(chromedp.ID("msg")))
+		return err == nil && strings.Contains(msg, "not valid")
+	}, func() string { return "no refusal for a wrong secret" })
 }
 
 func screenshot(t *testing.T, ctx context.Context) image.Image {

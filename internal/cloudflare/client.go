@@ -35,7 +35,8 @@ const (
 func NewLimiter() *rate.Limiter { return rate.NewLimiter(limiterRate, limiterBurst) }
 
 // clientOptions are the SDK options shared by the backend and IPRanges.
-func clientOptions(opts Options, token string, lim *rate.Limiter, log *slog.Logger) []option.RequestOption {
+func clientOptions(opts Options, token string, lim *rate.Limiter,
+	log *slog.Logger) []option.RequestOption {
 	retries := opts.MaxRetries
 	switch {
 	case retries == 0:

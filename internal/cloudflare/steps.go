@@ -187,7 +187,7 @@ func (b *Backend) saveApp(ctx context.Context, id string, spec appSpec, rs *runS
 	if id == "" {
 		var links []zero_trust.AccessApplicationNewParamsBodySelfHostedApplicationPolicyUnion
 		for _, l := range spec.links {
-			links = append(links, zero_trust.AccessApplicationNewParamsBodySelfHostedApplicationPoliciesAccessAppPolicyLink{
+			links = append(links, appNewLink{
 				ID: cf.F(rs.policyID(l.policy)), Precedence: cf.F(int64(l.precedence))})
 		}
 		res, err := b.client.ZeroTrust.Access.Applications.New(ctx, zero_trust.AccessApplicationNewParams{
@@ -208,10 +208,11 @@ func (b *Backend) saveApp(ctx context.Context, id string, spec appSpec, rs *runS
 	}
 	var links []zero_trust.AccessApplicationUpdateParamsBodySelfHostedApplicationPolicyUnion
 	for _, l := range spec.links {
-		links = append(links, zero_trust.AccessApplicationUpdateParamsBodySelfHostedApplicationPoliciesAccessAppPolicyLink{
+		links = append(links, appUpdateLink{
 			ID: cf.F(rs.policyID(l.policy)), Precedence: cf.F(int64(l.precedence))})
 	}
-	res, err := b.client.ZeroTrust.Access.Applications.Update(ctx, id, zero_trust.AccessApplicationUpdateParams{
+	apps := b.client.ZeroTrust.Access.Applications
+	res, err := apps.Update(ctx, id, zero_trust.AccessApplicationUpdateParams{
 		AccountID: cf.F(b.account()),
 		Body: zero_trust.AccessApplicationUpdateParamsBodySelfHostedApplication{
 			Name:               cf.F(spec.name),
@@ -227,6 +228,14 @@ func (b *Backend) saveApp(ctx context.Context, id string, spec appSpec, rs *runS
 	}
 	return res.AUD, nil
 }
+
+// Shorter names for the SDK's longest types.
+type (
+	appNewLink    = zero_trust.AccessApplicationNewParamsBodySelfHostedApplicationPoliciesAccessAppPolicyLink
+	appUpdateLink = zero_trust.AccessApplicationUpdateParamsBodySelfHostedApplicationPoliciesAccessAppPolicyLink
+	ingressOrigin = zero_trust.TunnelCloudflaredConfigurationUpdateParamsConfigIngressOriginRequest
+	ingressAccess = zero_trust.TunnelCloudflaredConfigurationUpdateParamsConfigIngressOriginRequestAccess
+)
 
 // dnsOp is one record of a batch.
 type dnsOp struct {
@@ -642,8 +651,8 @@ func (b *Backend) tunnelConfigSteps(o *observed, w *want, rs *runState, creates 
 				}
 				if r.OriginRequest != nil {
 					a := r.OriginRequest.Access
-					in.OriginRequest = cf.F(zero_trust.TunnelCloudflaredConfigurationUpdateParamsConfigIngressOriginRequest{
-						Access: cf.F(zero_trust.TunnelCloudflaredConfigurationUpdateParamsConfigIngressOriginRequestAccess{
+					in.OriginRequest = cf.F(ingressOrigin{
+						Access: cf.F(ingressAccess{
 							Required: cf.F(a.Required), TeamName: cf.F(a.TeamName), AUDTag: cf.F(a.AUDTag)})})
 				}
 				ingress = append(ingress, in)

@@ -97,7 +97,8 @@ func (s *Server) view(a *App) appView {
 	return v
 }
 
-func (s *Server) routeApps(m string, rest []string, q map[string][]string, body []byte) (any, *resultInfo, *apiError) {
+func (s *Server) routeApps(m string, rest []string, q query,
+	body []byte) (any, *resultInfo, *apiError) {
 	switch {
 	case len(rest) == 0 && m == http.MethodGet:
 		var out []appView
@@ -230,7 +231,8 @@ func (s *Server) links(raw []json.RawMessage) ([]AppLink, *apiError) {
 	return out, nil
 }
 
-func (s *Server) routePolicies(m string, rest []string, q map[string][]string, body []byte) (any, *resultInfo, *apiError) {
+func (s *Server) routePolicies(m string, rest []string, q query,
+	body []byte) (any, *resultInfo, *apiError) {
 	switch {
 	case len(rest) == 0 && m == http.MethodGet:
 		list := []Policy{}

@@ -48,7 +48,8 @@ type batchInput struct {
 // maxComment is the longest record comment on Free plans.
 const maxComment = 100
 
-func (s *Server) routeDNS(m string, rest []string, q map[string][]string, body []byte) (any, *resultInfo, *apiError) {
+func (s *Server) routeDNS(m string, rest []string, q query,
+	body []byte) (any, *resultInfo, *apiError) {
 	switch {
 	case len(rest) == 0 && m == http.MethodGet:
 		return s.listRecords(q)
@@ -81,7 +82,7 @@ func (s *Server) routeDNS(m string, rest []string, q map[string][]string, body [
 	return nil, nil, errorf(http.StatusNotFound, 81044, "Record does not exist.")
 }
 
-func (s *Server) listRecords(q map[string][]string) (any, *resultInfo, *apiError) {
+func (s *Server) listRecords(q query) (any, *resultInfo, *apiError) {
 	match := func(v, key string) bool {
 		if x, ok := q[key]; ok && v != x[0] {
 			return false
@@ -123,7 +124,8 @@ func (s *Server) cloneRecords() map[string]*DNSRecord {
 
 // applyRecord creates (old nil) or changes a record in recs. full says that
 // every required field must be present (create and put).
-func (s *Server) applyRecord(recs map[string]*DNSRecord, old *DNSRecord, in recordInput, full bool) (*DNSRecord, *apiError) {
+func (s *Server) applyRecord(recs map[string]*DNSRecord, old *DNSRecord, in recordInput,
+	full bool) (*DNSRecord, *apiError) {
 	if full {
 		for field, ok := range map[string]bool{"name": in.Name != nil, "type": in.Type != nil,
 			"content": in.Content != nil, "ttl": in.TTL != nil} {

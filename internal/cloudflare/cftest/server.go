@@ -227,6 +227,9 @@ func errorf(status, code int, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// query is the parsed query string of a request.
+type query = map[string][]string
+
 // resultInfo is the pagination block of a list answer.
 type resultInfo struct {
 	Page       int `json:"page"`
@@ -287,7 +290,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // answer routes one request. It runs with the lock held.
-func (s *Server) answer(r *http.Request, path string, body []byte) (int, any, *resultInfo, map[string]string) {
+func (s *Server) answer(r *http.Request, path string,
+	body []byte) (int, any, *resultInfo, map[string]string) {
 	// The rate limit counts every request, as Cloudflare's does.
 	if s.rateMax > 0 {
 		now := time.Now()
@@ -364,7 +368,8 @@ func (s *Server) route(r *http.Request, path string, body []byte) (any, *resultI
 		return s.listZones(q)
 	case len(seg) >= 3 && seg[0] == "zones" && seg[2] == "dns_records":
 		if seg[1] != s.ZoneID {
-			return nil, nil, errorf(http.StatusNotFound, 7003, "Could not route to %s, perhaps your object identifier is invalid?", path)
+			return nil, nil, errorf(http.StatusNotFound, 7003,
+				"Could not route to %s, perhaps your object identifier is invalid?", path)
 		}
 		return s.routeDNS(m, seg[3:], q, body)
 	case len(seg) >= 3 && seg[0] == "accounts":
@@ -395,7 +400,7 @@ func strictDecode(body []byte, v any) *apiError {
 
 // paginate returns one page of items, honouring page and per_page. A page
 // past the end is empty, which is how clients know they are done.
-func paginate[T any](items []T, q map[string][]string, defPer, maxPer int) ([]T, *resultInfo, *apiError) {
+func paginate[T any](items []T, q query, defPer, maxPer int) ([]T, *resultInfo, *apiError) {
 	page, per := 1, defPer
 	if v := first(q, "page"); v != "" {
 		n, err := strconv.ParseFloat(v, 64)
@@ -422,7 +427,7 @@ func paginate[T any](items []T, q map[string][]string, defPer, maxPer int) ([]T,
 		TotalCount: len(items), TotalPages: pages}, nil
 }
 
-func first(q map[string][]string, key string) string {
+func first(q query, key string) string {
 	if v := q[key]; len(v) > 0 {
 		return v[0]
 	}
@@ -461,7 +466,7 @@ type zone struct {
 	Account map[string]string `json:"account"`
 }
 
-func (s *Server) listZones(q map[string][]string) (any, *resultInfo, *apiError) {
+func (s *Server) listZones(q query) (any, *resultInfo, *apiError) {
 	zones := []zone{}
 	z := zone{ID: s.ZoneID, Name: s.Zone, Status: "active",
 		Account: map[string]string{"id": s.AccountID, "name": "cftest"}}

@@ -53,7 +53,8 @@ func TestEnvelopeAndStrictBodies(t *testing.T) {
 		name, body string
 		code       int
 	}{
-		{"unknown field", `{"name":"a.example.com","type":"CNAME","content":"x.net","ttl":1,"color":"red"}`, 9207},
+		{"unknown field",
+			`{"name":"a.example.com","type":"CNAME","content":"x.net","ttl":1,"color":"red"}`, 9207},
 		{"missing ttl", `{"name":"a.example.com","type":"CNAME","content":"x.net"}`, 9005},
 		{"outside zone", `{"name":"a.example.org","type":"CNAME","content":"x.net","ttl":1}`, 9007},
 		{"long comment", `{"name":"a.example.com","type":"CNAME","content":"x.net","ttl":1,"comment":"` +
@@ -61,7 +62,8 @@ func TestEnvelopeAndStrictBodies(t *testing.T) {
 	}
 	for _, c := range cases {
 		status, env := call(t, s, http.MethodPost, s.records0(), c.body)
-		if status != http.StatusBadRequest || env.Success || len(env.Errors) != 1 || env.Errors[0].Code != c.code {
+		if status != http.StatusBadRequest || env.Success || len(env.Errors) != 1 ||
+			env.Errors[0].Code != c.code {
 			t.Errorf("%s: %d %+v, want 400 with code %d", c.name, status, env, c.code)
 		}
 	}
@@ -78,7 +80,8 @@ func TestEnvelopeAndStrictBodies(t *testing.T) {
 		}
 	}
 	policies := "/accounts/" + s.AccountID + "/access/policies"
-	if status, _ := call(t, s, http.MethodPost, policies, `{"name":"p","decision":"allow","include":[]}`); status != 400 {
+	noRules := `{"name":"p","decision":"allow","include":[]}`
+	if status, _ := call(t, s, http.MethodPost, policies, noRules); status != 400 {
 		t.Errorf("policy without rules answered %d", status)
 	}
 }
@@ -102,7 +105,8 @@ func TestPaginationEndsWithEmptyPage(t *testing.T) {
 	for i := range 7 {
 		s.PlantRecord(fmt.Sprintf("h%d.%s", i, s.Zone), "CNAME", "x.example.net", "")
 	}
-	client := cf.NewClient(option.WithBaseURL(s.URL), option.WithAPIToken(s.Token), option.WithMaxRetries(0))
+	client := cf.NewClient(option.WithBaseURL(s.URL), option.WithAPIToken(s.Token),
+		option.WithMaxRetries(0))
 	iter := client.DNS.Records.ListAutoPaging(context.Background(),
 		dns.RecordListParams{ZoneID: cf.F(s.ZoneID), PerPage: cf.F(5.0)})
 	n := 0
@@ -137,7 +141,8 @@ func TestBatchLimitAndOrder(t *testing.T) {
 	for i := range 4 {
 		posts = append(posts, fmt.Sprintf(post, i))
 	}
-	status, env := call(t, s, http.MethodPost, s.records0()+"/batch", `{"posts":[`+strings.Join(posts, ",")+`]}`)
+	over := `{"posts":[` + strings.Join(posts, ",") + `]}`
+	status, env := call(t, s, http.MethodPost, s.records0()+"/batch", over)
 	if status != 400 || env.Errors[0].Code != 81058 {
 		t.Errorf("over-limit batch answered %d %+v", status, env)
 	}

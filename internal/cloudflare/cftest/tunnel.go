@@ -53,7 +53,8 @@ type OriginAccess struct {
 	AUDTag   []string `json:"audTag"`
 }
 
-func (s *Server) routeTunnels(m string, rest []string, q map[string][]string, body []byte) (any, *resultInfo, *apiError) {
+func (s *Server) routeTunnels(m string, rest []string, q query,
+	body []byte) (any, *resultInfo, *apiError) {
 	switch {
 	case len(rest) == 0 && m == http.MethodGet:
 		return s.listTunnels(q)
@@ -140,7 +141,7 @@ func checkIngress(rules []IngressRule) *apiError {
 	return nil
 }
 
-func (s *Server) listTunnels(q map[string][]string) (any, *resultInfo, *apiError) {
+func (s *Server) listTunnels(q query) (any, *resultInfo, *apiError) {
 	name := first(q, "name")
 	deleted := first(q, "is_deleted")
 	list := []Tunnel{}
@@ -177,7 +178,8 @@ func (s *Server) newTunnel(body []byte) (any, *resultInfo, *apiError) {
 		}
 	}
 	t := &Tunnel{ID: uuid(), Name: *in.Name, AccountID: s.AccountID, ConfigSrc: "local",
-		Status: "inactive", CreatedAt: time.Now().UTC(), secret: base64.StdEncoding.EncodeToString([]byte(uuid()))}
+		Status: "inactive", CreatedAt: time.Now().UTC(),
+		secret: base64.StdEncoding.EncodeToString([]byte(uuid()))}
 	if in.ConfigSrc != nil {
 		t.ConfigSrc = *in.ConfigSrc
 	}

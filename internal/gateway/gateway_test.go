@@ -516,12 +516,26 @@ func TestAccessConfigReload(t *testing.T) {
 		t.Fatalf("own audience before the change: %d", got)
 	}
 
-	// The new generation adds the desktop's audience and restricts users.
+	// The new generation adds the desktop's audience and restricts users;
+	// it names the desktop pod3 and finds it by its pod, desk-3.
 	write("..gen2", desktop.AccessConfig{TeamDomain: iss.URL, AUD: []string{"aud-set"},
 		Desktops: map[string]desktop.DesktopAccess{
-			"desk-3": {AUD: []string{"aud-own"}, Users: []string{user}},
+			"pod3": {Pod: "desk-3", AUD: []string{"aud-own"}, Users: []string{user}},
+			"pod4": {Pod: "desk-4", AUD: []string{"aud-other"}},
 		}})
 	waitFor(t, func() bool { return status(iss.Token(t, user, "aud-own")) == http.StatusOK })
+	if got := status(iss.Token(t, user, "aud-other")); got != http.StatusForbidden {
+		t.Errorf("another desktop's audience: %d", got)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
+	req.Header.Set(accessjwt.Header, iss.Token(t, user, "aud-own"))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(page), "<title>pod3") {
+			t.Errorf("page does not name the desktop pod3")
+		}
+	}
 	if got := status(iss.Token(t, "eve@example.com", "aud-own")); got != http.StatusForbidden {
 		t.Errorf("user outside the new list: %d", got)
 	}

@@ -34,7 +34,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	pageHeaders(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	data := map[string]string{"Desktop": s.cfg.Desktop, "User": user, "WS": WebsocketPath}
+	data := map[string]string{"Desktop": s.policy.Load().name, "User": user, "WS": WebsocketPath}
 	if err := pageTemplate.Execute(w, data); err != nil {
 		s.log.Error("page not rendered", "err", err)
 	}

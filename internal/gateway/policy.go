@@ -31,6 +31,9 @@ type policy struct {
 	audiences []string
 	// users, when not empty, are the lowercased identities allowed.
 	users map[string]bool
+	// name is the desktop's name: its key in the access config when that
+	// names this pod, else the --desktop value.
+	name string
 }
 
 // allows reports whether identity may use the desktop.
@@ -54,7 +57,10 @@ func (s *Server) buildPolicy(file *desktop.AccessConfig, prev *policy) (*policy,
 		users = append(users, u...)
 	}
 
-	p := &policy{audiences: compact(audiences), users: map[string]bool{}}
+	p := &policy{audiences: compact(audiences), users: map[string]bool{}, name: s.cfg.Desktop}
+	if file != nil {
+		p.name = desktopName(file, s.cfg.Desktop)
+	}
 	for _, u := range users {
 		if u = strings.ToLower(strings.TrimSpace(u)); u != "" {
 			p.users[u] = true
@@ -77,6 +83,20 @@ func (s *Server) buildPolicy(file *desktop.AccessConfig, prev *policy) (*policy,
 		return nil, err
 	}
 	return p, nil
+}
+
+// desktopName returns the access config's key for the desktop that the
+// gateway knows as name, which may be its pod's name.
+func desktopName(ac *desktop.AccessConfig, name string) string {
+	if _, ok := ac.Desktops[name]; ok {
+		return name
+	}
+	for key, d := range ac.Desktops {
+		if d.Pod != "" && d.Pod == name {
+			return key
+		}
+	}
+	return name
 }
 
 // compact drops empty and repeated entries.

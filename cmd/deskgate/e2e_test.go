@@ -236,7 +236,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 		CombinedOutput(); err != nil {
 		t.Fatalf("vncconfig -disconnect: %v: %s", err, out)
 	}
-	err = chromedp.Do(step(t, ctx), chromedp.WaitReady(chromedp.CSS(`body[data-state="disconnected"]`)))
+	err = chromedp.Do(step(t, ctx),
+		chromedp.WaitReady(chromedp.CSS(`body[data-state="disconnected"]`)))
 	if err != nil {
 		t.Fatalf("page did not show the drop: %v", err)
 	}

@@ -59,7 +59,8 @@ func newFixture(t *testing.T, vncAddr string, edit func(*gateway.Config)) *fixtu
 		Desktop:         "desk-3",
 		LocalSecretFile: secretFile,
 		Keepalive:       time.Minute,
-		Logger:          slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewJSONHandler(f.logs,
+			&slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if edit != nil {
 		edit(&f.cfg)
@@ -75,7 +76,8 @@ func newFixture(t *testing.T, vncAddr string, edit func(*gateway.Config)) *fixtu
 }
 
 // get requests path with the given token (none when empty) as a browser.
-func (f *fixture) get(t *testing.T, path, token string, cookies ...*http.Cookie) (*http.Response, string) {
+func (f *fixture) get(t *testing.T, path, token string,
+	cookies ...*http.Cookie) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, f.ts.URL+path, nil)
 	req.Header.Set("Accept", "text/html")
@@ -95,7 +97,8 @@ func (f *fixture) get(t *testing.T, path, token string, cookies ...*http.Cookie)
 }
 
 // dial opens the relay websocket with the token header and cookies.
-func (f *fixture) dial(ctx context.Context, token string, opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
+func (f *fixture) dial(ctx context.Context, token string,
+	opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
 	if opts == nil {
 		opts = &websocket.DialOptions{}
 	}
@@ -193,7 +196,8 @@ func TestProbesNeedNoToken(t *testing.T) {
 
 	// With the VNC server gone, the gateway is alive but not ready.
 	down := newFixture(t, "127.0.0.1:1", nil)
-	if resp, _ := down.get(t, gateway.ReadyzPath, ""); resp.StatusCode != http.StatusServiceUnavailable {
+	resp, _ := down.get(t, gateway.ReadyzPath, "")
+	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("readyz without VNC: %d", resp.StatusCode)
 	}
 	if resp, _ := down.get(t, gateway.HealthzPath, ""); resp.StatusCode != http.StatusOK {

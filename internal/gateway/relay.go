@@ -41,7 +41,8 @@ var viewerBufs = sync.Pool{New: func() any { b := make([]byte, toViewerBuf); ret
 // the viewer is offered security type None only.
 func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	id := identityFrom(r.Context())
-	log := s.log.With("desktop", s.policy.Load().name, "pod", s.cfg.Desktop, "email", id.logName(), "remote", r.RemoteAddr)
+	log := s.log.With("desktop", s.policy.Load().name, "pod", s.cfg.Desktop,
+		"email", id.logName(), "remote", r.RemoteAddr)
 
 	// Connect and authenticate to the VNC server.
 	vnc, err := s.dialVNC(r.Context())

@@ -57,7 +57,9 @@ if [ -r "$local_secret_file" ]; then
 	gate_args+=(--local-secret-file "$local_secret_file")
 fi
 
-# Xvnc listens on loopback only; deskgate is the way in.
+# Xvnc listens on loopback only; deskgate is the way in. Its socket
+# directory may be missing when /tmp is a fresh volume.
+mkdir -p /tmp/.X11-unix 2>/dev/null || true
 Xvnc "$display" -localhost -interface 127.0.0.1 -rfbport "$vnc_port" \
 	-nolisten tcp -geometry "$geometry" -depth 24 -AlwaysShared \
 	"${security[@]}" &

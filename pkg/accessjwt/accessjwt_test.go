@@ -12,7 +12,8 @@ import (
 
 const aud = "aud-desk-3"
 
-func newVerifier(t *testing.T, iss *accessjwttest.Issuer, now func() time.Time) *accessjwt.Verifier {
+func newVerifier(t *testing.T, iss *accessjwttest.Issuer,
+	now func() time.Time) *accessjwt.Verifier {
 	t.Helper()
 	v, err := accessjwt.New(accessjwt.Config{Issuer: iss.URL, Now: now})
 	if err != nil {
@@ -44,7 +45,8 @@ func TestTeamURL(t *testing.T) {
 func TestVerifyValid(t *testing.T) {
 	iss := accessjwttest.NewIssuer(t)
 	v := newVerifier(t, iss, nil)
-	c, err := v.Verify(context.Background(), iss.Token(t, "ada@example.com", aud), []string{"other", aud})
+	token := iss.Token(t, "ada@example.com", aud)
+	c, err := v.Verify(context.Background(), token, []string{"other", aud})
 	if err != nil {
 		t.Fatal(err)
 	}

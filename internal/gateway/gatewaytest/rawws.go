@@ -36,7 +36,8 @@ type RawWebsocket struct {
 
 // DialRawWebsocket opens a websocket to rawURL (ws://host:port/path),
 // asking for the "binary" subprotocol and sending header.
-func DialRawWebsocket(rawURL string, header http.Header, timeout time.Duration) (*RawWebsocket, error) {
+func DialRawWebsocket(rawURL string, header http.Header,
+	timeout time.Duration) (*RawWebsocket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err

@@ -159,6 +159,18 @@ func TestRefusals(t *testing.T) {
 					t.Errorf("GET %s: no human page: %q", path, body)
 				}
 			}
+			// A client that is not a browser is told the reason.
+			req, _ := http.NewRequest(http.MethodGet, f.ts.URL+"/", nil)
+			if tc.token != "" {
+				req.Header.Set(accessjwt.Header, tc.token)
+			}
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := "forbidden: " + tc.reason + "\n"; string(body) != want {
+					t.Errorf("plain answer %q, want %q", body, want)
+				}
+			}
 			_, resp, err := f.dial(context.Background(), tc.token, nil)
 			if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 				t.Errorf("websocket: %v, %v; want 403", err, resp)

@@ -246,8 +246,10 @@ type observed struct {
 
 	// policies are this set's reusable policies by name; policyCount
 	// counts every reusable policy of the account.
-	policies    map[string]accessPolicy
-	policyCount int
+	policies map[string]accessPolicy
+	// extraPolicies are further policies of a name already in policies.
+	extraPolicies []accessPolicy
+	policyCount   int
 
 	// tunnel is the set's tunnel, nil when absent; rules its ingress.
 	tunnel *tunnel
@@ -387,7 +389,12 @@ func (b *Backend) observeAccess(ctx context.Context, o *observed) error {
 	}
 	o.policyCount = len(policies)
 	for _, p := range policies {
-		if _, dup := o.policies[p.Name]; strings.HasPrefix(p.Name, prefix) && !dup {
+		if !strings.HasPrefix(p.Name, prefix) {
+			continue
+		}
+		if _, dup := o.policies[p.Name]; dup {
+			o.extraPolicies = append(o.extraPolicies, p)
+		} else {
 			o.policies[p.Name] = p
 		}
 	}

@@ -540,3 +540,24 @@ func TestIPRanges(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestDuplicatesRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.mustRun(2)
+	o := owner{cluster: h.cluster.state.ClusterID, namespace: h.cfg.Namespace, set: h.cfg.Name}
+
+	// A second application of pod1's name, as two racing runs could leave.
+	h.srv.PlantApp(o.prefix()+"pod1", "pod1."+h.srv.Zone)
+	h.mustRun(2)
+	_, apps := h.owned()
+	if len(apps) != 2 || apps[0].Domain == apps[1].Domain {
+		t.Errorf("applications %+v: want one per desktop", apps)
+	}
+	got, err := h.backend(Options{}).Status(context.Background(), h.desktops(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["pod1"] != StatusOK {
+		t.Errorf("status of pod1 = %q after the duplicate went", got["pod1"])
+	}
+}

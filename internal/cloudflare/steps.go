@@ -47,12 +47,14 @@ func (b *Backend) policySteps(o *observed, w *want, rs *runState) []plan.Step {
 				return nil
 			}})
 	}
+	unwanted := o.extraPolicies
 	for _, name := range sortedNames(o.policies) {
-		if _, keep := w.policies[name]; keep {
-			continue
+		if _, keep := w.policies[name]; !keep {
+			unwanted = append(unwanted, o.policies[name])
 		}
-		p := o.policies[name]
-		c := change(KindPolicy, name, "", plan.Delete, "", nil)
+	}
+	for _, p := range unwanted {
+		c := change(KindPolicy, p.Name, "", plan.Delete, "", nil)
 		steps = append(steps, plan.Step{Stage: stageCleanup, Changes: []plan.Change{c},
 			Run: func(ctx context.Context) error {
 				_, err := b.client.ZeroTrust.Access.Policies.Delete(ctx, p.ID,

@@ -114,6 +114,9 @@ func converge(ctx context.Context, f *Factory, cfg *config.Config, o changeOptio
 		if err := waitReady(ctx, f, cfg, o.Replicas); err != nil {
 			return err
 		}
+		if err := waitPublished(ctx, f, cfg, backends, kb, o.Replicas); err != nil {
+			return err
+		}
 	}
 	return printResult(f, cfg, o, p)
 }
@@ -126,7 +129,12 @@ func (f *Factory) backends(ctx context.Context, cfg *config.Config, o changeOpti
 	if err != nil {
 		return nil, nil, err
 	}
+	cidrs, err := f.inboundCIDRs(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	kb := kube.NewBackend(client, cfg, kube.Options{
+		InboundCIDRs:       cidrs,
 		Replicas:           o.Replicas,
 		Teardown:           o.Teardown,
 		DeleteVolumes:      o.DeleteVolumes,

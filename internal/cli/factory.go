@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/time/rate"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -33,6 +34,8 @@ type Factory struct {
 	kubeFlags  *genericclioptions.ConfigFlags
 	configFile string
 	verbosity  int
+
+	cfLimiter *rate.Limiter
 
 	once       sync.Once
 	restConfig *rest.Config

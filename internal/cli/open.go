@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/deskctl/deskctl/internal/desktop"
+	"github.com/deskctl/deskctl/internal/gateway"
 	"github.com/deskctl/deskctl/internal/kube"
 )
 
@@ -99,18 +99,12 @@ func openLocal(ctx context.Context, f *Factory, ns, set string, d desktop.Deskto
 	fmt.Fprintf(f.Streams.ErrOut, "Forwarding to %s through the API server; press Ctrl-C to stop.\n", d.Pod)
 	var showErr error
 	err = kube.PortForward(ctx, rc, ns, d.Pod, desktop.GatewayPort, func(port int) {
-		showErr = f.show(localURL(port, string(token)), printURL)
+		showErr = f.show(gateway.LocalURL(port, string(token)), printURL)
 	}, f.Streams.ErrOut)
 	if showErr != nil {
 		return showErr
 	}
 	return err
-}
-
-// localURL is the gateway's local-access address: the secret rides in the
-// fragment, which browsers never send to a server.
-func localURL(port int, secret string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d/#local=%s", port, url.QueryEscape(secret))
 }
 
 // show opens a URL in the browser, or prints it with --print-url or when

@@ -191,8 +191,9 @@ func (b *Builder) podSpec(res corev1.ResourceRequirements) corev1.PodSpec {
 				{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
 					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"},
 				}},
-				{Name: "DESKTOP_SET", Value: b.Set.Name},
-				{Name: "DESKTOP_HOST_PATTERN", Value: b.Set.HostPattern},
+				// deskgate reads the set's Access settings from the mounted
+				// ConfigMap, and finds its entry by POD_NAME.
+				{Name: "DESKGATE_ACCESS_CONFIG", Value: AccessMountPath + "/" + desktop.AccessConfigKey},
 			},
 			Ports: []corev1.ContainerPort{
 				{Name: "gateway", ContainerPort: desktop.GatewayPort, Protocol: corev1.ProtocolTCP},
@@ -214,7 +215,9 @@ func (b *Builder) podSpec(res corev1.ResourceRequirements) corev1.PodSpec {
 		}},
 		Volumes: []corev1.Volume{
 			{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: desktop.SecretName(b.Set.Name), DefaultMode: ptr.To(int32(0o400)),
+				// Files are root's, group fsGroup: the desktop user reads them
+				// through the group.
+				SecretName: desktop.SecretName(b.Set.Name), DefaultMode: ptr.To(int32(0o440)),
 			}}},
 			{Name: "access", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{

@@ -148,9 +148,10 @@ func (b *Backend) appSteps(o *observed, w *want, rs *runState) ([]plan.Step, boo
 			apps = apps[1:]
 		}
 		for _, a := range apps {
-			desk := a.Domain
-			if d, ok := desktopOfHost(w, o, a.Domain); ok {
-				desk = d
+			// The name ends in the desktop's, or in * for the wildcard.
+			desk := strings.TrimPrefix(name, o.owner.prefix())
+			if desk == wildcardAppDesktop {
+				desk = ""
 			}
 			c := change(KindApplication, name, desk, plan.Delete, "", nil)
 			steps = append(steps, plan.Step{Stage: stageAppWithdraw, Desktop: desk,
@@ -166,23 +167,6 @@ func (b *Backend) appSteps(o *observed, w *want, rs *runState) ([]plan.Step, boo
 		}
 	}
 	return steps, creates
-}
-
-// desktopOfHost names the desktop of an owned application's domain, from
-// the application's name.
-func desktopOfHost(w *want, o *observed, domain string) (string, bool) {
-	for _, d := range w.desktops {
-		if d.Host == domain {
-			return d.Name, true
-		}
-	}
-	for name, apps := range o.apps {
-		if len(apps) > 0 && apps[0].Domain == domain {
-			rest := name[len(o.owner.prefix()):]
-			return rest, rest != wildcardAppDesktop
-		}
-	}
-	return "", false
 }
 
 func (b *Backend) saveApp(ctx context.Context, id string, spec appSpec, rs *runState) (string, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -559,5 +560,51 @@ func TestDuplicatesRemoved(t *testing.T) {
 	}
 	if got["pod1"] != StatusOK {
 		t.Errorf("status of pod1 = %q after the duplicate went", got["pod1"])
+	}
+}
+
+func TestPlanWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	p, err := plan.Build(context.Background(), h.backend(Options{Desktops: h.desktops(3)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := h.srv.Writes(); n != 0 || h.cluster.writes != 0 {
+		t.Errorf("planning wrote %d Cloudflare and %d cluster objects", n, h.cluster.writes)
+	}
+	count := map[string]int{}
+	for _, c := range p.Changes() {
+		count[string(c.Action)+" "+c.Kind]++
+	}
+	want := map[string]int{"create AccessPolicy": 1, "create AccessApplication": 3,
+		"create DNSRecord": 3, "create ConfigMap": 1}
+	if !maps.Equal(count, want) {
+		t.Errorf("plan changes %v, want %v", count, want)
+	}
+	// The Cloudflare steps run after the cluster's workload.
+	for _, s := range p.Steps {
+		if s.Changes[0].Kind != KindConfigMap && s.Stage <= plan.StageWorkload {
+			t.Errorf("step %s runs at stage %d, before the workload", s.Changes[0], s.Stage)
+		}
+	}
+}
+
+func TestFailedBatchLeavesNothingHalfDone(t *testing.T) {
+	h := newHarness(t)
+	h.retries = 1
+	h.srv.FailNth(http.MethodPost, batchPath, 1, http.StatusBadGateway)
+	if err := h.run(3); err == nil {
+		t.Fatal("run succeeded although the DNS batch failed")
+	}
+	if recs, _ := h.owned(); len(recs) != 0 {
+		t.Errorf("%d records after a failed batch", len(recs))
+	}
+	if h.cluster.access() != nil {
+		t.Errorf("the gateway ConfigMap was written although publication failed")
+	}
+	h.srv.ClearFaults()
+	h.mustRun(3)
+	if recs, apps := h.owned(); len(recs) != 3 || len(apps) != 3 {
+		t.Errorf("re-run: %d records and %d applications", len(recs), len(apps))
 	}
 }

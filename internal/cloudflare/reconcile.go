@@ -246,6 +246,13 @@ func (b *Backend) Plan(ctx context.Context) ([]plan.Step, error) {
 	steps = append(steps, b.dnsSteps(o, w, rs)...)
 	steps = append(steps, b.gatewaySteps(o, w, rs, creates)...)
 	steps = append(steps, b.tunnelConfigSteps(o, w, rs, creates)...)
+
+	// Each step is one request; past the limiter's burst they are paced.
+	if n := len(steps); n > limiterBurst {
+		wait := time.Duration(float64(n-limiterBurst)/float64(limiterRate)) * time.Second
+		b.log.Info("this run makes many Cloudflare requests; pacing keeps them under "+
+			"Cloudflare's 1,200 per 5 minutes", "requests", n, "at_least", wait.Round(time.Second))
+	}
 	return steps, nil
 }
 

@@ -226,7 +226,13 @@ func (c *Cluster) boot(ctx context.Context, opts Options, tools *Tools, keys *pk
 		},
 		"kwok": kwokArgs(kubeconfigs[kwokUser], tools.Stages),
 	}
-	for _, name := range []string{"kube-controller-manager", "kube-scheduler", "kwok"} {
+	args["provisioner"] = []string{
+		"--kubeconfig=" + kubeconfigs[provisionerUser],
+		"--class=" + StorageClass,
+		"--provisioner=" + provisionerName,
+		"--path=" + filepath.Join(c.dir, "volumes"),
+	}
+	for _, name := range []string{"kube-controller-manager", "kube-scheduler", "kwok", "provisioner"} {
 		if err := c.run(opts.Detach, tools, name, args[name]...); err != nil {
 			return err
 		}
@@ -237,7 +243,7 @@ func (c *Cluster) boot(ctx context.Context, opts Options, tools *Tools, keys *pk
 	if err != nil {
 		return err
 	}
-	if err := createStorageClass(ctx, setup, tools.StorageClass); err != nil {
+	if err := createStorageClass(ctx, setup); err != nil {
 		return err
 	}
 	if err := createNodes(ctx, setup, opts.Nodes, opts.PodsPerNode); err != nil {

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -11,29 +10,32 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 )
 
 // fakeNodeAnnotation marks the nodes that kwok manages.
 const fakeNodeAnnotation = "kwok.x-k8s.io/node"
 
-// createStorageClass creates kwok's StorageClass, marked default, whose
-// claims kwok's volume stages provision and bind.
-func createStorageClass(ctx context.Context, client kubernetes.Interface, manifest string) error {
-	data, err := os.ReadFile(manifest)
-	if err != nil {
-		return err
-	}
-	var sc storagev1.StorageClass
-	if err := yaml.Unmarshal(data, &sc); err != nil {
-		return fmt.Errorf("testenv: parse %s: %w", manifest, err)
-	}
-	if sc.Annotations == nil {
-		sc.Annotations = map[string]string{}
-	}
-	sc.Annotations["storageclass.kubernetes.io/is-default-class"] = "true"
+// StorageClass is the name of the cluster's default StorageClass. The
+// provisioner component binds each of its claims to a volume of its own.
+const StorageClass = "standard"
 
-	_, err = client.StorageV1().StorageClasses().Create(ctx, &sc, metav1.CreateOptions{})
+// provisionerName is the provisioner of StorageClass.
+const provisionerName = "testenv.deskctl.dev/hostpath"
+
+// createStorageClass creates the default StorageClass.
+func createStorageClass(ctx context.Context, client kubernetes.Interface) error {
+	reclaim := corev1.PersistentVolumeReclaimDelete
+	binding := storagev1.VolumeBindingImmediate
+	sc := &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        StorageClass,
+			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"},
+		},
+		Provisioner:       provisionerName,
+		ReclaimPolicy:     &reclaim,
+		VolumeBindingMode: &binding,
+	}
+	_, err := client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("testenv: create StorageClass %s: %w", sc.Name, err)
 	}

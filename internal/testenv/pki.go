@@ -28,6 +28,8 @@ const (
 	managerUser   = "system:kube-controller-manager"
 	schedulerUser = "system:kube-scheduler"
 	kwokUser      = "kwok"
+
+	provisionerUser = "deskctl-testenv-provisioner"
 )
 
 // pki holds the files that authenticate the API server and its clients.
@@ -127,7 +129,8 @@ func writePKI(dir string) (*pki, error) {
 
 	// One static token per user: token,user,uid,"groups".
 	var csv strings.Builder
-	for i, user := range []string{AdminUser, setupUser, managerUser, schedulerUser, kwokUser} {
+	for i, user := range []string{AdminUser, setupUser, managerUser, schedulerUser, kwokUser,
+		provisionerUser} {
 		buf := make([]byte, 24)
 		if _, err := rand.Read(buf); err != nil {
 			return nil, err

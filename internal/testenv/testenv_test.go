@@ -11,8 +11,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 )
@@ -177,12 +179,51 @@ func TestClusterRunsStatefulSet(t *testing.T) {
 		}
 	}
 
+	// Each claim has a volume of its own, of the default class.
+	for _, claim := range claims.Items {
+		pv, err := client.CoreV1().PersistentVolumes().Get(ctx, claim.Spec.VolumeName, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("volume of claim %s: %v", claim.Name, err)
+			continue
+		}
+		if pv.Spec.StorageClassName != StorageClass || pv.Spec.HostPath == nil ||
+			pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != claim.UID || pv.Status.Phase != corev1.VolumeBound {
+			t.Errorf("volume %s: class %q, claim %+v, phase %s", pv.Name, pv.Spec.StorageClassName,
+				pv.Spec.ClaimRef, pv.Status.Phase)
+		}
+	}
+
 	// Reads are not writes.
 	if _, err := client.CoreV1().Services(ns.Name).List(ctx, metav1.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := c.WriteCount(); err != nil || n != after {
 		t.Errorf("write count after reads = %d (%v), want %d", n, err, after)
+	}
+
+	// Scaling down keeps the claim; deleting the claim deletes its volume.
+	scale := []byte(`{"spec":{"replicas":2}}`)
+	if _, err := client.AppsV1().StatefulSets(ns.Name).Patch(ctx, "desk", types.MergePatchType,
+		scale, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := client.CoreV1().PersistentVolumeClaims(ns.Name).Get(ctx, "home-desk-2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CoreV1().PersistentVolumeClaims(ns.Name).Delete(ctx, claim.Name,
+		metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		_, err := client.CoreV1().PersistentVolumes().Get(ctx, claim.Spec.VolumeName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
+	if err != nil {
+		t.Errorf("volume %s of the deleted claim is still there: %v", claim.Spec.VolumeName, err)
 	}
 }
 
@@ -219,8 +260,8 @@ func TestStopLeavesNoProcess(t *testing.T) {
 			if err := c.Healthy(ctx); err != nil {
 				t.Fatalf("fresh cluster not healthy: %v", err)
 			}
-			if got := len(c.PIDs()); got != 5 {
-				t.Fatalf("recorded %d processes, want 5", got)
+			if got := len(c.PIDs()); got != 6 {
+				t.Fatalf("recorded %d processes, want 6", got)
 			}
 
 			stop := time.Now()

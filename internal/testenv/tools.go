@@ -33,15 +33,17 @@ var toolPackages = []struct{ name, pkg string }{
 	{"kube-controller-manager", "k8s.io/kubernetes/cmd/kube-controller-manager"},
 	{"kube-scheduler", "k8s.io/kubernetes/cmd/kube-scheduler"},
 	{"kwok", "sigs.k8s.io/kwok/cmd/kwok"},
+	{"provisioner", "./cmd/provisioner"},
 }
 
 // stageDirs are kwok's stage sets, relative to the kwok module, that make
-// fake nodes Ready, fake pods Running and Ready, and claims Bound.
+// fake nodes Ready and fake pods Running and Ready. Claims are bound by the
+// provisioner command instead of kwok's volume stages, which handle one
+// claim at a time.
 var stageDirs = []string{
 	"kustomize/stage/node/fast",
 	"kustomize/stage/node/heartbeat",
 	"kustomize/stage/pod/fast",
-	"kustomize/stage/volume/fast",
 }
 
 // Tools locates the built control-plane binaries and kwok's stage files.
@@ -49,13 +51,10 @@ type Tools struct {
 	// Dir is the cache directory that holds everything below.
 	Dir string
 	// Bin maps a binary name (etcd, kube-apiserver, kube-controller-manager,
-	// kube-scheduler, kwok) to its path.
+	// kube-scheduler, kwok, provisioner) to its path.
 	Bin map[string]string
 	// Stages are kwok's stage files.
 	Stages []string
-	// StorageClass is kwok's default StorageClass manifest, whose claims the
-	// volume stages bind.
-	StorageClass string
 }
 
 // ToolsOptions says where the tools module is and where progress goes.
@@ -178,8 +177,8 @@ func toolsLDFlags() string {
 	return b.String()
 }
 
-// copyStages copies kwok's stage files and its StorageClass out of the
-// module cache next to the binaries.
+// copyStages copies kwok's stage files out of the module cache next to the
+// binaries.
 func copyStages(ctx context.Context, goBin, module, dest string) error {
 	cmd := exec.CommandContext(ctx, goBin, "list", "-m", "-json", "sigs.k8s.io/kwok")
 	cmd.Dir = module
@@ -207,14 +206,10 @@ func copyStages(ctx context.Context, goBin, module, dest string) error {
 			if err != nil {
 				return err
 			}
-			name := filepath.Base(f)
-			switch {
-			case bytes.Contains(data, []byte("\nkind: Stage\n")):
-				err = os.WriteFile(filepath.Join(stages, name), data, 0o644)
-			case bytes.Contains(data, []byte("\nkind: StorageClass\n")):
-				err = os.WriteFile(filepath.Join(dest, "storageclass.yaml"), data, 0o644)
+			if !bytes.Contains(data, []byte("\nkind: Stage\n")) {
+				continue
 			}
-			if err != nil {
+			if err := os.WriteFile(filepath.Join(stages, filepath.Base(f)), data, 0o644); err != nil {
 				return err
 			}
 		}
@@ -225,11 +220,7 @@ func copyStages(ctx context.Context, goBin, module, dest string) error {
 // loadTools returns the tools in a finished cache directory, or an error
 // when any part is missing.
 func loadTools(dir string) (*Tools, error) {
-	tools := &Tools{
-		Dir:          dir,
-		Bin:          map[string]string{},
-		StorageClass: filepath.Join(dir, "storageclass.yaml"),
-	}
+	tools := &Tools{Dir: dir, Bin: map[string]string{}}
 	for _, p := range toolPackages {
 		path := filepath.Join(dir, "bin", p.name)
 		if _, err := os.Stat(path); err != nil {
@@ -245,17 +236,27 @@ func loadTools(dir string) (*Tools, error) {
 		return nil, fmt.Errorf("no kwok stages in %s", dir)
 	}
 	tools.Stages = stages
-	if _, err := os.Stat(tools.StorageClass); err != nil {
-		return nil, err
-	}
 	return tools, nil
 }
 
 // toolsKey hashes what decides the binaries: the tools module's go.mod,
-// go.sum and etcd main, the Go version and the link flags.
+// go.sum and own commands, the Go version and the link flags.
 func toolsKey(ctx context.Context, goBin, module string) (string, error) {
+	sources, err := filepath.Glob(filepath.Join(module, "cmd", "*", "*.go"))
+	if err != nil {
+		return "", err
+	}
+	names := []string{"go.mod", "go.sum"}
+	for _, src := range sources {
+		rel, err := filepath.Rel(module, src)
+		if err != nil {
+			return "", err
+		}
+		names = append(names, filepath.ToSlash(rel))
+	}
+
 	h := sha256.New()
-	for _, name := range []string{"go.mod", "go.sum", "cmd/etcd/main.go"} {
+	for _, name := range names {
 		data, err := os.ReadFile(filepath.Join(module, name))
 		if err != nil {
 			return "", fmt.Errorf("read the tools module: %w", err)

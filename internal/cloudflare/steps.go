@@ -446,7 +446,7 @@ func (b *Backend) gatewaySteps(o *observed, w *want, rs *runState, creates bool)
 
 	var steps []plan.Step
 	if o.state.Access != nil && !sameAccess(before, o.state.Access) {
-		c := change(KindConfigMap, name, "", plan.Update, "withdraw desktops", before)
+		c := change(KindConfigMap, name, "", plan.Update, "withdraw desktops", b.configMap(before))
 		steps = append(steps, plan.Step{Stage: stageDNSWithdraw, Changes: []plan.Change{c},
 			Run: func(ctx context.Context) error {
 				return b.cluster.Apply(ctx, b.configMap(before))
@@ -461,7 +461,8 @@ func (b *Backend) gatewaySteps(o *observed, w *want, rs *runState, creates bool)
 		if o.state.Access == nil {
 			action = plan.Create
 		}
-		c := change(KindConfigMap, name, "", action, "audiences", nil)
+		// The dry-run object holds the audiences known before the run.
+		c := change(KindConfigMap, name, "", action, "audiences", b.configMap(before))
 		steps = append(steps, plan.Step{Stage: stageGateway, Changes: []plan.Change{c},
 			Run: func(ctx context.Context) error {
 				return b.cluster.Apply(ctx, b.configMap(b.accessConfig(w, rs.aud)))

@@ -65,7 +65,7 @@ type Server struct {
 	batchMax  int
 	rateMax   int
 	rateBlock time.Duration
-	rateCount int
+	recent    []time.Time
 	blocked   time.Time
 	faults    []*fault
 	failed    map[string]string
@@ -84,11 +84,12 @@ func WithApplicationLimit(n int) Option { return func(s *Server) { s.appLimit = 
 // WithBatchLimit changes the most records per DNS batch request (200).
 func WithBatchLimit(n int) Option { return func(s *Server) { s.batchMax = n } }
 
-// WithRateLimit makes the server answer 429 once it has served max
-// requests, for block, with a Retry-After header; then it counts afresh.
-// Cloudflare does the same past 1,200 requests in 5 minutes, for 5 minutes.
-func WithRateLimit(max int, block time.Duration) Option {
-	return func(s *Server) { s.rateMax, s.rateBlock = max, block }
+// WithRateLimit makes the server answer 429, with a Retry-After header,
+// once more than max requests arrived within the last window; it then
+// refuses every request for window, as Cloudflare does past 1,200 requests
+// in 5 minutes, for 5 minutes.
+func WithRateLimit(max int, window time.Duration) Option {
+	return func(s *Server) { s.rateMax, s.rateBlock = max, window }
 }
 
 // New starts a server that stops when the test ends.
@@ -298,9 +299,16 @@ func (s *Server) answer(r *http.Request, path string,
 		if now.Before(s.blocked) {
 			return s.tooMany(now)
 		}
-		s.rateCount++
-		if s.rateCount > s.rateMax {
-			s.rateCount = 0
+		// Keep the arrival times within the window, this one included.
+		keep := s.recent[:0]
+		for _, at := range s.recent {
+			if now.Sub(at) < s.rateBlock {
+				keep = append(keep, at)
+			}
+		}
+		s.recent = append(keep, now)
+		if len(s.recent) > s.rateMax {
+			s.recent = nil
 			s.blocked = now.Add(s.rateBlock)
 			return s.tooMany(now)
 		}

@@ -162,8 +162,11 @@ func (b *Backend) desired(o *observed) *want {
 				}
 				w.policies[p.name] = p
 				app.links = append(app.links, linkSpec{policy: p.name, precedence: 1})
+			} else {
+				// An assigned desktop admits its users only: the gateway
+				// would refuse anyone else the set-wide policy let through.
+				app.links = append(app.links, linkSpec{policy: allow, precedence: 1})
 			}
-			app.links = append(app.links, linkSpec{policy: allow, precedence: len(app.links) + 1})
 			w.apps[app.name] = app
 			w.appOf[d.Name] = app.name
 		}

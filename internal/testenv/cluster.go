@@ -2,6 +2,9 @@
 // the demo: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
 // built from Go modules, and kwok for fake nodes whose pods become Running
 // and Ready. Everything listens on loopback ports chosen at start.
+//
+// It needs Linux: it reads process liveness from /proc, and attached
+// components die with their parent through the parent-death signal.
 package testenv
 
 import (

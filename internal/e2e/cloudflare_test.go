@@ -378,6 +378,14 @@ func TestCloudflareTunnelMode(t *testing.T) {
 		}
 	}
 
+	// An unchanged re-run writes nothing, to the cluster or to Cloudflare.
+	before, cfBefore := e.writes(), srv.Writes()
+	e.must("up")
+	if e.writes() != before || srv.Writes() != cfBefore {
+		t.Errorf("an unchanged re-run in tunnel mode wrote %d to the cluster and %d to Cloudflare",
+			e.writes()-before, srv.Writes()-cfBefore)
+	}
+
 	puts := srv.Count("PUT", "configurations")
 	e.must("scale", "5")
 	if got := srv.Count("PUT", "configurations") - puts; got != 1 {

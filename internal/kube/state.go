@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/deskctl/deskctl/internal/desktop"
@@ -67,4 +68,18 @@ func CurrentReplicas(ctx context.Context, c kubernetes.Interface, ns, set string
 		return 1, true, nil
 	}
 	return int(*sts.Spec.Replicas), true, nil
+}
+
+// Current returns the cluster's copy of obj, from this run's observation,
+// or nil when there is none. It serves the kinds other backends write:
+// Secrets, ConfigMaps and Deployments.
+func (b *Backend) Current(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+	o, err := b.Observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur := b.current0(kindOf(obj), metaOf(obj).Name, o); cur != nil {
+		return cur, nil
+	}
+	return nil, nil
 }

@@ -106,23 +106,34 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testenv: write keys: %w", err)
 	}
-	ports, err := freePorts(5)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{
-		dir:        dir,
-		kubeconfig: filepath.Join(dir, "kubeconfig"),
-		auditLog:   filepath.Join(dir, "logs", "audit.log"),
-		server:     "https://127.0.0.1:" + strconv.Itoa(ports[2]),
-		caCert:     keys.caCert,
-		token:      keys.tokens[AdminUser],
-	}
-
-	err = c.boot(ctx, opts, tools, keys, ports)
-	if err != nil {
+	// The ports are free when chosen but may be taken before a component
+	// binds them, by another cluster starting at the same time: try anew.
+	var c *Cluster
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(5)
+		if err != nil {
+			return nil, err
+		}
+		c = &Cluster{
+			dir:        dir,
+			kubeconfig: filepath.Join(dir, "kubeconfig"),
+			auditLog:   filepath.Join(dir, "logs", "audit.log"),
+			server:     "https://127.0.0.1:" + strconv.Itoa(ports[2]),
+			caCert:     keys.caCert,
+			token:      keys.tokens[AdminUser],
+		}
+		err = c.boot(ctx, opts, tools, keys, ports)
+		if err == nil {
+			break
+		}
 		_ = c.Stop()
-		return nil, err
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
+		}
+		fmt.Fprintf(log, "testenv: a port was taken, starting again: %v\n", err)
+		if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(log, "testenv: control plane ready at %s in %s (kubeconfig %s)\n",
 		c.server, time.Since(started).Round(100*time.Millisecond), c.kubeconfig)

@@ -364,7 +364,7 @@ func (b *Backend) accessConfig(w *want, auds func(string) string) *desktop.Acces
 		}
 	}
 	for _, d := range w.desktops {
-		da := desktop.DesktopAccess{Users: w.users[d.Name]}
+		da := desktop.DesktopAccess{Pod: d.Pod, Users: w.users[d.Name]}
 		if !b.wildcard() {
 			aud := auds(w.appOf[d.Name])
 			if aud == "" {

@@ -171,6 +171,22 @@ func TestCloudflareLifecycle(t *testing.T) {
 			t.Errorf("the gateway config lacks %s's AUD", name)
 		}
 	}
+	for name, d := range ac.Desktops {
+		if want := "desk-" + strings.TrimPrefix(name, "pod"); d.Pod != want {
+			t.Errorf("gateway config entry %s names pod %q, want %q", name, d.Pod, want)
+		}
+	}
+
+	// The origin lock: every ALB admits only Cloudflare's ranges, the same
+	// ones across the group.
+	var cidrs []string
+	for _, ing := range e.kubeGet("ingresses", "-l"+desktop.Selector("desk")).Items {
+		cidrs = append(cidrs, ing.Metadata.Annotations[kube.AnnInboundCIDRs])
+	}
+	if len(cidrs) != 3 || cidrs[0] == "" || cidrs[0] != cidrs[1] || cidrs[1] != cidrs[2] {
+		t.Errorf("inbound CIDRs of the ingresses: %q", cidrs)
+	}
+
 	items := e.ls()
 	for _, it := range items {
 		if it.Access != "ok" || it.Status != desktop.StatusReady || it.Address == "" {

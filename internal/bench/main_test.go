@@ -309,4 +309,13 @@ func medianRun(runs []measured) measured {
 	return runs[len(runs)/2]
 }
 
+// medianFloat is the median of xs; it sorts its argument.
+func medianFloat(xs []float64) float64 {
+	sort.Float64s(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

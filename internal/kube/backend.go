@@ -336,12 +336,6 @@ func (b *Backend) Desired(desktops []desktop.Desktop, o *Observed) ([]Object, er
 		add(plan.StageSet, "", b.build.AccessConfigMap(b.localAccessConfig(desktops, o)))
 	}
 
-	sts, err := b.build.StatefulSet(len(desktops))
-	if err != nil {
-		return nil, err
-	}
-	add(plan.StageWorkload, "", sts)
-
 	users := b.Users(o)
 	for _, d := range desktops {
 		add(plan.StageWorkload, d.Name, b.build.DesktopService(d, users[d.Name]))
@@ -349,6 +343,12 @@ func (b *Backend) Desired(desktops []desktop.Desktop, o *Observed) ([]Object, er
 			add(plan.StageWorkload, d.Name, b.build.Ingress(d))
 		}
 	}
+
+	sts, err := b.build.StatefulSet(len(desktops))
+	if err != nil {
+		return nil, err
+	}
+	add(plan.StageScale, "", sts)
 	return out, nil
 }
 

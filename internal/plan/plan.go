@@ -33,6 +33,10 @@ const (
 	StageUnpublish = 20
 	// StageWorkload holds the StatefulSet and per-desktop cluster objects.
 	StageWorkload = 30
+	// StageScale resizes the StatefulSet once the per-desktop objects are
+	// written, so its controller's pods and claims do not compete with
+	// them, and a scale-down shrinks it after their Services are gone.
+	StageScale = 35
 	// StagePublish creates DNS records, Access applications and tunnel routes
 	// once the cluster side exists.
 	StagePublish = 40

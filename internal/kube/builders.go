@@ -255,8 +255,9 @@ func resources(r config.Resources) (corev1.ResourceRequirements, error) {
 	return corev1.ResourceRequirements{Requests: req, Limits: lim}, nil
 }
 
-// NetworkPolicy admits traffic to the gateway port only, and from anywhere
-// but another desktop of the set: desktops cannot reach one another.
+// NetworkPolicy admits traffic to the gateway port only, from anywhere but
+// another desktop of the set, and lets desktops reach anything but one
+// another.
 func (b *Builder) NetworkPolicy() *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   typeMeta("networking.k8s.io/v1", "NetworkPolicy"),
@@ -269,46 +270,30 @@ func (b *Builder) NetworkPolicy() *networkingv1.NetworkPolicy {
 					Protocol: ptr.To(corev1.ProtocolTCP),
 					Port:     ptr.To(intstr.FromInt32(desktop.GatewayPort)),
 				}},
-				// Any pod outside this set, or any address outside the cluster.
-				From: []networkingv1.NetworkPolicyPeer{
-					{NamespaceSelector: &metav1.LabelSelector{
-						MatchExpressions: []metav1.LabelSelectorRequirement{{
-							Key:      "kubernetes.io/metadata.name",
-							Operator: metav1.LabelSelectorOpNotIn,
-							Values:   []string{b.Set.Namespace},
-						}},
-					}},
-					{PodSelector: &metav1.LabelSelector{
-						MatchExpressions: []metav1.LabelSelectorRequirement{{
-							Key:      desktop.LabelSet,
-							Operator: metav1.LabelSelectorOpNotIn,
-							Values:   []string{b.Set.Name},
-						}},
-					}},
-					{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}},
-				},
+				From: b.othersThanDesktops(),
 			}},
-			// Egress anywhere except the other desktops of the set.
-			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{
-					{NamespaceSelector: &metav1.LabelSelector{
-						MatchExpressions: []metav1.LabelSelectorRequirement{{
-							Key:      "kubernetes.io/metadata.name",
-							Operator: metav1.LabelSelectorOpNotIn,
-							Values:   []string{b.Set.Namespace},
-						}},
-					}},
-					{PodSelector: &metav1.LabelSelector{
-						MatchExpressions: []metav1.LabelSelectorRequirement{{
-							Key:      desktop.LabelSet,
-							Operator: metav1.LabelSelectorOpNotIn,
-							Values:   []string{b.Set.Name},
-						}},
-					}},
-					{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}},
-				},
-			}},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{To: b.othersThanDesktops()}},
 		},
+	}
+}
+
+// othersThanDesktops selects every peer but the set's desktops: pods of
+// other namespaces, pods of this one outside the set, and addresses
+// outside the cluster.
+func (b *Builder) othersThanDesktops() []networkingv1.NetworkPolicyPeer {
+	notIn := func(key, value string) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: key, Operator: metav1.LabelSelectorOpNotIn, Values: []string{value},
+		}}}
+	}
+	return []networkingv1.NetworkPolicyPeer{
+		{NamespaceSelector: notIn("kubernetes.io/metadata.name", b.Set.Namespace)},
+		{PodSelector: notIn(desktop.LabelSet, b.Set.Name)},
+		// TODO: some network plugins match pod addresses against ipBlock too,
+		// which would let desktops reach one another; the cluster's pod CIDR
+		// is not known here to put in an except list.
+		{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}},
+		{IPBlock: &networkingv1.IPBlock{CIDR: "::/0"}},
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/deskctl/deskctl/internal/config"
 	"github.com/deskctl/deskctl/internal/desktop"
@@ -393,7 +394,7 @@ func (b *Backend) applyStep(want Object, o *Observed) (plan.Step, bool) {
 	m := metaOf(obj)
 	action, detail := plan.Create, ""
 
-	switch cur := b.current0(kind, m.Name, o).(type) {
+	switch cur := b.observedObject(kind, m.Name, o).(type) {
 	case nil:
 	case *corev1.Namespace:
 		// An existing namespace is used as it is, whoever made it.
@@ -439,7 +440,7 @@ func (b *Backend) applyStep(want Object, o *Observed) (plan.Step, bool) {
 	}, true
 }
 
-func (b *Backend) current0(kind, name string, o *Observed) runtime.Object {
+func (b *Backend) observedObject(kind, name string, o *Observed) runtime.Object {
 	var cur runtime.Object
 	switch kind {
 	case "Namespace":
@@ -700,7 +701,7 @@ func (b *Backend) Apply(ctx context.Context, obj runtime.Object) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s %s: %w", kindOf(obj), m.Name, err)
 	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptrTrue()}
+	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true)}
 	c, ns, name, pt := b.client, m.Namespace, m.Name, types.ApplyPatchType
 	switch obj.(type) {
 	case *corev1.Namespace:
@@ -734,7 +735,7 @@ func (b *Backend) Apply(ctx context.Context, obj runtime.Object) error {
 func (b *Backend) Delete(ctx context.Context, obj runtime.Object) error {
 	m := metaOf(obj)
 	c, ns, name := b.client, m.Namespace, m.Name
-	opts := metav1.DeleteOptions{PropagationPolicy: ptrTo(metav1.DeletePropagationBackground)}
+	opts := metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)}
 	var err error
 	switch obj.(type) {
 	case *corev1.ServiceAccount:
@@ -763,6 +764,3 @@ func (b *Backend) Delete(ctx context.Context, obj runtime.Object) error {
 	}
 	return nil
 }
-
-func ptrTrue() *bool      { t := true; return &t }
-func ptrTo[T any](v T) *T { return &v }

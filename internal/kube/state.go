@@ -78,7 +78,7 @@ func (b *Backend) Current(ctx context.Context, obj runtime.Object) (runtime.Obje
 	if err != nil {
 		return nil, err
 	}
-	if cur := b.current0(kindOf(obj), metaOf(obj).Name, o); cur != nil {
+	if cur := b.observedObject(kindOf(obj), metaOf(obj).Name, o); cur != nil {
 		return cur, nil
 	}
 	return nil, nil

@@ -83,7 +83,7 @@ func converge(ctx context.Context, f *Factory, cfg *config.Config, o changeOptio
 	}
 
 	// The Lease lives in the set's namespace, so that must exist first.
-	if err := ensureNamespace(ctx, kb, p); err != nil {
+	if err := ensureNamespace(ctx, p); err != nil {
 		return err
 	}
 	lock, err := kube.AcquireLock(ctx, client, cfg.Namespace, cfg.Name, o.WaitLock)
@@ -97,11 +97,7 @@ func converge(ctx context.Context, f *Factory, cfg *config.Config, o changeOptio
 	}()
 
 	// Plan again under the lock: another run may have changed things.
-	for _, b := range backends {
-		if r, ok := b.(interface{ Refresh() }); ok {
-			r.Refresh()
-		}
-	}
+	refresh(backends)
 	p, err = plan.Build(ctx, backends...)
 	if err != nil {
 		return err
@@ -150,7 +146,16 @@ func (f *Factory) backends(ctx context.Context, cfg *config.Config, o changeOpti
 	return append(backends, extra...), kb, nil
 }
 
-func ensureNamespace(ctx context.Context, kb *kube.Backend, p *plan.Plan) error {
+// refresh makes every backend that caches its observation read again.
+func refresh(backends []plan.Backend) {
+	for _, b := range backends {
+		if r, ok := b.(interface{ Refresh() }); ok {
+			r.Refresh()
+		}
+	}
+}
+
+func ensureNamespace(ctx context.Context, p *plan.Plan) error {
 	for _, s := range p.Steps {
 		for _, c := range s.Changes {
 			if c.Kind == "Namespace" && c.Action == plan.Create {

@@ -112,11 +112,7 @@ func waitPublished(ctx context.Context, f *Factory, cfg *config.Config, backends
 		return fmt.Errorf("waiting for load balancer addresses of %v: %w", missing, err)
 	}
 
-	for _, b := range backends {
-		if r, ok := b.(interface{ Refresh() }); ok {
-			r.Refresh()
-		}
-	}
+	refresh(backends)
 	p, err := plan.Build(ctx, backends...)
 	if err != nil {
 		return err

@@ -74,7 +74,7 @@ cluster-down: ## Stop the local control plane and remove .cluster/
 	$(LOCALCLUSTER) down
 
 demo: cluster-up build ## Run deskctl up and ls on the local control plane
-	$(BIN)/deskctl --kubeconfig $(KUBECONFIG_LOCAL) --config $(DEMO_CONFIG) up
+	$(BIN)/deskctl --kubeconfig $(KUBECONFIG_LOCAL) --config $(DEMO_CONFIG) up --wait --timeout 5m
 	$(BIN)/deskctl --kubeconfig $(KUBECONFIG_LOCAL) --config $(DEMO_CONFIG) ls
 
 completions: build ## Regenerate completions/ with the built deskctl

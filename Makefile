@@ -85,8 +85,10 @@ completions: build ## Regenerate completions/ with the built deskctl
 	$(BIN)/deskctl completion powershell > completions/deskctl.ps1
 	bash -n completions/deskctl.bash
 
+# The man pages carry the date of the last commit, so regenerating them
+# changes nothing until the commands do.
 docs: ## Regenerate the man pages and markdown reference in docs/
-	$(GO) run ./internal/docgen -out docs
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null) $(GO) run ./internal/docgen -out docs
 
 clean: ## Remove build output (not the cluster: use cluster-down)
 	rm -rf $(BIN) dist

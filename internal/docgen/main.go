@@ -28,6 +28,15 @@ func main() {
 }
 
 func generate(out string) error {
+	// Defaults derived from the home directory (kubectl's cache directory)
+	// read as ~ in the pages, not as the home of whoever generated them.
+	if home, ok := os.LookupEnv("HOME"); ok {
+		defer os.Setenv("HOME", home)
+	}
+	if err := os.Setenv("HOME", "~"); err != nil {
+		return err
+	}
+
 	var discard bytes.Buffer
 	root := cli.NewRootCommand(genericiooptions.IOStreams{In: &discard, Out: &discard, ErrOut: &discard})
 	root.DisableAutoGenTag = true

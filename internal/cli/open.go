@@ -87,11 +87,11 @@ func openLocal(ctx context.Context, f *Factory, ns, set string, d desktop.Deskto
 	if err != nil {
 		return err
 	}
-	secret, err := client.CoreV1().Secrets(ns).Get(ctx, desktop.SecretName(set), metav1.GetOptions{})
+	secret, err := client.CoreV1().Secrets(ns).Get(ctx, desktop.LocalAccessSecretName(set), metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("reading the local-access secret of %s: %w", d.Name, err)
 	}
-	token := secret.Data[d.Pod+".local"]
+	token := secret.Data[d.Pod]
 	if len(token) == 0 {
 		return fmt.Errorf("desktop %s has no local-access secret: run 'deskctl up' to create it", d.Name)
 	}

@@ -22,9 +22,14 @@ type ClusterState struct {
 // AccessConfigMapName is the name of the set's gateway ConfigMap.
 func AccessConfigMapName(set string) string { return set + "-access" }
 
-// SecretName is the name of the set's Secret with VNC passwords and
-// local-access secrets.
+// SecretName is the name of the set's Secret that every desktop pod
+// mounts: VNC passwords, and digests of the local-access secrets.
 func SecretName(set string) string { return set + "-desktops" }
+
+// LocalAccessSecretName is the name of the set's Secret with the
+// local-access secrets themselves. No pod mounts it: only administrators
+// read it, through deskctl open --local.
+func LocalAccessSecretName(set string) string { return set + "-local-access" }
 
 // ServiceName is the name of a desktop's own Service (the pod's name).
 func (d Desktop) ServiceName() string { return d.Pod }

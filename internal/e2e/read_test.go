@@ -1,9 +1,29 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/deskctl/deskctl/internal/gateway"
 )
+
+func decode(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustBase64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // TestReadCommands covers ls's other formats and open's desktop names.
 func TestReadCommands(t *testing.T) {
@@ -34,6 +54,28 @@ func TestReadCommands(t *testing.T) {
 		if out != "https://pod3.example.com/\n" {
 			t.Errorf("open %s --print-url = %q", ref, out)
 		}
+	}
+
+	// The pods mount only digests of the local-access secrets; the secrets
+	// themselves are in a Secret no pod mounts.
+	var mounted, local struct {
+		Data map[string]string `json:"data"`
+	}
+	decode(t, e.kubectl("-n", e.ns, "get", "secret", "desk-desktops", "-o", "json"), &mounted)
+	decode(t, e.kubectl("-n", e.ns, "get", "secret", "desk-local-access", "-o", "json"), &local)
+	if len(local.Data) != 3 || len(mounted.Data) != 6 {
+		t.Fatalf("secrets hold %d local and %d mounted keys", len(local.Data), len(mounted.Data))
+	}
+	for pod, raw := range local.Data {
+		secret := mustBase64(t, raw)
+		digest := mustBase64(t, mounted.Data[pod+".local"])
+		if digest != gateway.LocalSecretDigest(secret) {
+			t.Errorf("%s: the mounted digest does not match its local-access secret", pod)
+		}
+	}
+	sts := e.kubectl("-n", e.ns, "get", "statefulset", "desk", "-o", "json")
+	if strings.Contains(sts, "desk-local-access") {
+		t.Errorf("the desktop pods mount the local-access Secret")
 	}
 
 	// Without a display, open prints the URL instead of failing.

@@ -627,3 +627,45 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A pod holds only the digest of its local-access secret: the secret opens
+// the desktop, the digest itself does not, and a cookie does not outlive
+// the gateway process that signed it.
+func TestLocalAccessWithDigest(t *testing.T) {
+	x := gatewaytest.StartXvnc(t, gatewaytest.XvncOptions{})
+	digest := gateway.LocalSecretDigest(localSecret)
+	if !strings.HasPrefix(digest, "sha256:") || strings.Contains(digest, localSecret) {
+		t.Fatalf("digest %q", digest)
+	}
+	digestFile := filepath.Join(t.TempDir(), "desk-3.local")
+	if err := os.WriteFile(digestFile, []byte(digest+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, x.Addr, func(c *gateway.Config) { c.LocalSecretFile = digestFile })
+	post := func(f *fixture, secret string) *http.Response {
+		resp, err := http.PostForm(f.ts.URL+gateway.LocalAuthPath, url.Values{"secret": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post(f, digest); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the digest itself was taken as the secret: %d", resp.StatusCode)
+	}
+	resp := post(f, localSecret)
+	if resp.StatusCode != http.StatusNoContent || len(resp.Cookies()) != 1 {
+		t.Fatalf("the secret against its digest: %d", resp.StatusCode)
+	}
+	cookie := resp.Cookies()[0]
+	if resp, _ := f.get(t, "/", "", cookie); resp.StatusCode != http.StatusOK {
+		t.Errorf("page with the cookie: %d", resp.StatusCode)
+	}
+
+	// Another gateway with the same file does not take the first one's
+	// cookie: its key is its own.
+	other := newFixture(t, x.Addr, func(c *gateway.Config) { c.LocalSecretFile = digestFile })
+	if resp, _ := other.get(t, "/", "", cookie); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cookie crossed gateways: %d", resp.StatusCode)
+	}
+}

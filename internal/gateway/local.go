@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -26,8 +27,34 @@ func LocalURL(port int, secret string) string {
 // maxSecret bounds the secret read from a request body.
 const maxSecret = 1024
 
-// localSecret reads the local-access secret from its file at every use, so a
-// rotated Secret applies at once. It returns "" when the path is disabled.
+// LocalSecretDigest is how a desktop pod holds its local-access secret:
+// "sha256:" and the hex SHA-256 of the secret. A gateway can check a
+// secret against it, but nobody who reads the mounted file learns the
+// secret, so one desktop's user cannot open another desktop.
+func LocalSecretDigest(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return digestPrefix + hex.EncodeToString(sum[:])
+}
+
+const digestPrefix = "sha256:"
+
+// secretMatches compares a presented secret with the stored one, a plain
+// secret or a LocalSecretDigest, in constant time.
+func secretMatches(given, stored string) bool {
+	if given == "" || stored == "" {
+		return false
+	}
+	want := LocalSecretDigest(stored)
+	if strings.HasPrefix(stored, digestPrefix) {
+		want = stored
+	}
+	got := LocalSecretDigest(given)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// localSecret reads the local-access secret, or its digest, from its file
+// at every use, so a rotated Secret applies at once. It returns "" when the
+// path is disabled.
 func (s *Server) localSecret() string {
 	if s.cfg.LocalSecretFile == "" {
 		return ""
@@ -56,9 +83,11 @@ func (s *Server) cookieName() string {
 }
 
 // cookieMAC signs a cookie's expiry for this desktop with a key derived
-// from the secret, so rotating the secret voids every cookie.
+// from this process's random key and the stored secret: rotating the secret
+// voids every cookie, and knowing a digest is not enough to forge one.
 func (s *Server) cookieMAC(secret, expiry string) []byte {
-	key := hmac.New(sha256.New, []byte(secret))
+	key := hmac.New(sha256.New, s.cookieKey)
+	key.Write([]byte(secret))
 	key.Write([]byte("deskgate local-access cookie"))
 	mac := hmac.New(sha256.New, key.Sum(nil))
 	mac.Write([]byte(s.cfg.Desktop + "|" + expiry))
@@ -81,9 +110,7 @@ func (s *Server) serveLocalAuth(w http.ResponseWriter, r *http.Request) {
 
 	// Compare digests in constant time, so neither content nor length leaks.
 	r.Body = http.MaxBytesReader(w, r.Body, maxSecret)
-	given := r.PostFormValue("secret")
-	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(secret))
-	if given == "" || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+	if !secretMatches(r.PostFormValue("secret"), secret) {
 		s.deny(w, r, reasonLocalSecret)
 		return
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,9 @@ type Server struct {
 	// accessRaw is the access config file content the policy was built from.
 	accessRaw []byte
 
+	// cookieKey, random per process, keys the local-access cookies.
+	cookieKey []byte
+
 	// baseCtx parents every session; Run replaces it with its own context so
 	// that shutdown ends the sessions.
 	baseCtx context.Context
@@ -37,7 +41,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), baseCtx: context.Background()}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), baseCtx: context.Background(),
+		cookieKey: make([]byte, 32)}
+	if _, err := rand.Read(s.cookieKey); err != nil {
+		return nil, fmt.Errorf("making the cookie key: %w", err)
+	}
 
 	p, err := s.buildPolicy(nil, nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -323,15 +325,19 @@ func (b *Backend) Desired(desktops []desktop.Desktop, o *Observed) ([]Object, er
 	add(plan.StageSet, "", b.build.HeadlessService())
 	add(plan.StageSet, "", b.build.NetworkPolicy())
 
-	var existing map[string][]byte
-	if s := o.Secrets[desktop.SecretName(b.cfg.Name)]; s != nil {
-		existing = s.Data
+	data := func(name string) map[string][]byte {
+		if s := o.Secrets[name]; s != nil {
+			return s.Data
+		}
+		return nil
 	}
-	secret, err := b.build.Secret(desktops, existing, newSecret)
+	mounted, local, err := b.build.Secrets(desktops, data(desktop.SecretName(b.cfg.Name)),
+		data(desktop.LocalAccessSecretName(b.cfg.Name)), newSecret)
 	if err != nil {
 		return nil, err
 	}
-	add(plan.StageSet, "", secret)
+	add(plan.StageSet, "", mounted)
+	add(plan.StageSet, "", local)
 
 	if b.opts.ManageAccessConfig {
 		add(plan.StageSet, "", b.build.AccessConfigMap(b.localAccessConfig(desktops, o)))
@@ -400,9 +406,9 @@ func (b *Backend) applyStep(want Object, o *Observed) (plan.Step, bool) {
 		// An existing namespace is used as it is, whoever made it.
 		return plan.Step{}, false
 	case *corev1.Secret:
-		// Compare key sets only: values are kept, never printed.
+		// Values are compared, never printed.
 		want := obj.(*corev1.Secret)
-		if sameKeys(cur.Data, want.Data) && cur.Labels[desktop.LabelSet] == b.cfg.Name {
+		if maps.EqualFunc(cur.Data, want.Data, bytes.Equal) && cur.Labels[desktop.LabelSet] == b.cfg.Name {
 			return plan.Step{}, false
 		}
 		action, detail = plan.Update, "desktop secrets"
@@ -496,18 +502,6 @@ func replicasDetail(cur, want runtime.Object) string {
 	c := cur.(*appsv1.StatefulSet)
 	w := want.(*appsv1.StatefulSet)
 	return fmt.Sprintf("replicas %d -> %d", *c.Spec.Replicas, *w.Spec.Replicas)
-}
-
-func sameKeys(a, b map[string][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // pruneSteps removes per-desktop objects beyond the desired count, and

@@ -18,6 +18,7 @@ import (
 
 	"github.com/deskctl/deskctl/internal/config"
 	"github.com/deskctl/deskctl/internal/desktop"
+	"github.com/deskctl/deskctl/internal/gateway"
 )
 
 // ALB annotations, as the AWS Load Balancer Controller reads them.
@@ -297,31 +298,46 @@ func (b *Builder) othersThanDesktops() []networkingv1.NetworkPolicyPeer {
 	}
 }
 
-// Secret holds, for each desktop, its VNC password (key: the pod name) and
-// its local-access secret (key: pod name + ".local"). Values already in
-// the cluster are kept; newSecret makes the missing ones.
-func (b *Builder) Secret(desktops []desktop.Desktop, existing map[string][]byte,
-	newSecret func() ([]byte, error)) (*corev1.Secret, error) {
-	data := map[string][]byte{}
-	for _, d := range desktops {
-		for _, key := range []string{d.Pod, d.Pod + ".local"} {
-			if v, ok := existing[key]; ok && len(v) > 0 {
-				data[key] = v
-				continue
-			}
-			v, err := newSecret()
-			if err != nil {
-				return nil, err
-			}
-			data[key] = v
+// Secrets returns the Secret every desktop pod mounts, holding for each
+// desktop its VNC password (key: the pod name) and the digest of its
+// local-access secret (key: pod name + ".local"), and the Secret no pod
+// mounts, holding the local-access secrets themselves (key: the pod name).
+// A desktop's user can read the mounted Secret, and a digest does not open
+// any desktop. Values already in the cluster are kept; newSecret makes the
+// missing ones.
+func (b *Builder) Secrets(desktops []desktop.Desktop, mounted, local map[string][]byte,
+	newSecret func() ([]byte, error)) (*corev1.Secret, *corev1.Secret, error) {
+	keep := func(existing map[string][]byte, key string) ([]byte, error) {
+		if v := existing[key]; len(v) > 0 {
+			return v, nil
 		}
+		return newSecret()
 	}
+	mountedData, localData := map[string][]byte{}, map[string][]byte{}
+	for _, d := range desktops {
+		password, err := keep(mounted, d.Pod)
+		if err != nil {
+			return nil, nil, err
+		}
+		secret, err := keep(local, d.Pod)
+		if err != nil {
+			return nil, nil, err
+		}
+		mountedData[d.Pod] = password
+		mountedData[d.Pod+".local"] = []byte(gateway.LocalSecretDigest(string(secret)))
+		localData[d.Pod] = secret
+	}
+	return b.secret(desktop.SecretName(b.Set.Name), mountedData),
+		b.secret(desktop.LocalAccessSecretName(b.Set.Name), localData), nil
+}
+
+func (b *Builder) secret(name string, data map[string][]byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   typeMeta("v1", "Secret"),
-		ObjectMeta: b.meta(desktop.SecretName(b.Set.Name), nil),
+		ObjectMeta: b.meta(name, nil),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
-	}, nil
+	}
 }
 
 // DesktopService selects one desktop's pod.

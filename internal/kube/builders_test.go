@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/deskctl/deskctl/internal/config"
 	"github.com/deskctl/deskctl/internal/desktop"
+	"github.com/deskctl/deskctl/internal/gateway"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -74,24 +76,42 @@ func TestBuildersGolden(t *testing.T) {
 	}
 }
 
-func TestSecretKeepsExistingValues(t *testing.T) {
+func TestSecretsKeepValuesAndMountOnlyDigests(t *testing.T) {
 	cfg := goldenConfig(t)
 	b := NewBuilder(cfg, nil)
 	ds, _ := cfg.Set().Desktops(2)
-	existing := map[string][]byte{"desk-1": []byte("kept"), "desk-9": []byte("dropped")}
+	mounted := map[string][]byte{"desk-1": []byte("kept"), "desk-9": []byte("dropped")}
+	local := map[string][]byte{"desk-1": []byte("local-1")}
 	n := 0
-	s, err := b.Secret(ds, existing, func() ([]byte, error) { n++; return []byte("new"), nil })
+	m, l, err := b.Secrets(ds, mounted, local, func() ([]byte, error) {
+		n++
+		return []byte(fmt.Sprintf("new-%d", n)), nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(s.Data["desk-1"]) != "kept" || string(s.Data["desk-2"]) != "new" {
-		t.Errorf("secret data %v", s.Data)
+	if string(m.Data["desk-1"]) != "kept" || string(l.Data["desk-1"]) != "local-1" {
+		t.Errorf("existing values not kept: %v %v", m.Data, l.Data)
 	}
-	if _, ok := s.Data["desk-9"]; ok {
-		t.Error("a removed desktop's secret is kept")
+	if _, ok := m.Data["desk-9"]; ok {
+		t.Error("a removed desktop's password is kept")
 	}
-	if len(s.Data) != 4 || n != 3 {
-		t.Errorf("%d keys, %d generated; want 4 keys, 3 generated", len(s.Data), n)
+	if len(m.Data) != 4 || len(l.Data) != 2 || n != 2 {
+		t.Errorf("%d mounted keys, %d local keys, %d generated; want 4, 2, 2", len(m.Data), len(l.Data), n)
+	}
+	for _, d := range ds {
+		raw := string(l.Data[d.Pod])
+		if got := string(m.Data[d.Pod+".local"]); got != gateway.LocalSecretDigest(raw) {
+			t.Errorf("%s: the mounted Secret holds %q, not the digest of its local secret", d.Pod, got)
+		}
+		for k, v := range m.Data {
+			if string(v) == raw {
+				t.Errorf("the mounted Secret holds %s's local secret under %s", d.Pod, k)
+			}
+		}
+	}
+	if m.Name != desktop.SecretName("desk") || l.Name != desktop.LocalAccessSecretName("desk") {
+		t.Errorf("names %s, %s", m.Name, l.Name)
 	}
 }
 

@@ -125,9 +125,11 @@ func (f *Factory) backends(ctx context.Context, cfg *config.Config, o changeOpti
 	if err != nil {
 		return nil, nil, err
 	}
-	cidrs, err := f.inboundCIDRs(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
+	var cidrs []string
+	if !o.Teardown {
+		if cidrs, err = f.inboundCIDRs(ctx, cfg); err != nil {
+			return nil, nil, err
+		}
 	}
 	kb := kube.NewBackend(client, cfg, kube.Options{
 		InboundCIDRs:       cidrs,

@@ -69,26 +69,13 @@ func runAssign(cmd *cobra.Command, f *Factory, m mutateFlags, ref string, emails
 	if err != nil {
 		return err
 	}
-	set := cfg.Set()
-	n, err := set.Resolve(ref)
-	if err != nil {
-		return &UsageError{Err: err}
-	}
-	d, err := set.Desktop(n)
-	if err != nil {
-		return &UsageError{Err: err}
-	}
-
-	client, _, err := f.Kube()
+	d, replicas, err := existingDesktop(cmd.Context(), f, cfg, ref)
 	if err != nil {
 		return err
 	}
-	replicas, ok, err := kube.CurrentReplicas(cmd.Context(), client, cfg.Namespace, cfg.Name)
+	client, _, err := f.Kube()
 	if err != nil {
-		return unreachable(err)
-	}
-	if !ok || n > replicas {
-		return usageErrorf("desktop %s does not exist in set %s: 'deskctl ls' lists them", d.Name, cfg.Name)
+		return err
 	}
 
 	kb := kube.NewBackend(client, cfg, kube.Options{})

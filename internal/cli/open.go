@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/deskctl/deskctl/internal/config"
 	"github.com/deskctl/deskctl/internal/desktop"
 	"github.com/deskctl/deskctl/internal/gateway"
 	"github.com/deskctl/deskctl/internal/kube"
@@ -42,22 +43,9 @@ until interrupted.`,
 			if err != nil {
 				return err
 			}
-			set := cfg.Set()
-			n, err := set.Resolve(args[0])
-			if err != nil {
-				return &UsageError{Err: err}
-			}
-			d, err := set.Desktop(n)
-			if err != nil {
-				return &UsageError{Err: err}
-			}
-			items, err := listDesktops(cmd.Context(), f, cfg)
+			d, _, err := existingDesktop(cmd.Context(), f, cfg, args[0])
 			if err != nil {
 				return err
-			}
-			if !hasDesktop(items, d.Name) {
-				return usageErrorf("desktop %s does not exist in set %s: 'deskctl ls' lists them",
-					d.Name, cfg.Name)
 			}
 			if local {
 				return openLocal(cmd.Context(), f, cfg.Namespace, cfg.Name, d, printURL)
@@ -69,15 +57,6 @@ until interrupted.`,
 	cmd.Flags().BoolVar(&local, "local", false,
 		"Reach the desktop through a port-forward instead of its public host")
 	return cmd
-}
-
-func hasDesktop(items []desktop.Item, name string) bool {
-	for _, it := range items {
-		if it.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // openLocal port-forwards to the desktop's gateway and opens it with the
@@ -138,4 +117,32 @@ func (f *Factory) hasDisplay() bool {
 		return true
 	}
 	return f.Getenv("DISPLAY") != "" || f.Getenv("WAYLAND_DISPLAY") != ""
+}
+
+// existingDesktop resolves a user's reference to a desktop of the set and
+// checks that the set has it. It returns the set's current size too.
+func existingDesktop(ctx context.Context, f *Factory, cfg *config.Config, ref string) (
+	desktop.Desktop, int, error) {
+	set := cfg.Set()
+	n, err := set.Resolve(ref)
+	if err != nil {
+		return desktop.Desktop{}, 0, &UsageError{Err: err}
+	}
+	d, err := set.Desktop(n)
+	if err != nil {
+		return desktop.Desktop{}, 0, &UsageError{Err: err}
+	}
+	client, _, err := f.Kube()
+	if err != nil {
+		return desktop.Desktop{}, 0, err
+	}
+	replicas, ok, err := kube.CurrentReplicas(ctx, client, cfg.Namespace, cfg.Name)
+	if err != nil {
+		return desktop.Desktop{}, 0, unreachable(err)
+	}
+	if !ok || n > replicas {
+		return desktop.Desktop{}, 0, usageErrorf(
+			"desktop %s does not exist in set %s: 'deskctl ls' lists them", d.Name, cfg.Name)
+	}
+	return d, replicas, nil
 }

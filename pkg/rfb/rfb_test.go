@@ -6,14 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 func TestParseVersion(t *testing.T) {
@@ -176,62 +170,6 @@ func TestConnectToAccept(t *testing.T) {
 	}
 }
 
-func TestConnectXvnc(t *testing.T) {
-	addr := startXvnc(t, "s3cret-pw")
-
-	// The right password passes; ServerInit follows ClientInit.
-	conn := dial(t, addr)
-	if _, err := Connect(conn, []byte("s3cret-pw")); err != nil {
-		t.Fatalf("Connect with the right password: %v", err)
-	}
-	mustWrite(t, conn, []byte{1})
-	init := make([]byte, 24)
-	mustRead(t, conn, init)
-	w, h := int(init[0])<<8|int(init[1]), int(init[2])<<8|int(init[3])
-	if w != 640 || h != 480 {
-		t.Errorf("ServerInit size %dx%d, want 640x480", w, h)
-	}
-
-	// A wrong password is refused.
-	conn = dial(t, addr)
-	if _, err := Connect(conn, []byte("wrong")); !errors.Is(err, ErrAuthFailed) {
-		t.Errorf("Connect with a wrong password: %v", err)
-	}
-
-	// No password cannot satisfy a VncAuth-only server.
-	conn = dial(t, addr)
-	if _, err := Connect(conn, nil); !errors.Is(err, ErrNoCommonSecurity) {
-		t.Errorf("Connect without a password: %v", err)
-	}
-}
-
-func TestConnectXvncNone(t *testing.T) {
-	addr := startXvnc(t, "")
-	conn := dial(t, addr)
-	if _, err := Connect(conn, nil); err != nil {
-		t.Fatalf("Connect to a None server: %v", err)
-	}
-}
-
-func TestReadVersionXvnc(t *testing.T) {
-	addr := startXvnc(t, "")
-	v, err := ReadVersion(dial(t, addr))
-	if err != nil || v != V38 {
-		t.Fatalf("ReadVersion = %v, %v", v, err)
-	}
-}
-
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 func mustRead(t *testing.T, r interface{ Read([]byte) (int, error) }, b []byte) {
 	t.Helper()
 	for n := 0; n < len(b); {
@@ -248,81 +186,4 @@ func mustWrite(t *testing.T, c net.Conn, b []byte) {
 	if _, err := c.Write(b); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-}
-
-// startXvnc runs a real Xvnc on loopback, with VNC authentication when a
-// password is given and None otherwise, and returns its RFB address.
-func startXvnc(t *testing.T, password string) string {
-	t.Helper()
-	xvnc, err := exec.LookPath("Xvnc")
-	if err != nil {
-		t.Skip("Xvnc is not installed (Debian package tigervnc-standalone-server)")
-	}
-	port := freePort(t)
-	args := []string{"-displayfd", "3", "-rfbport", strconv.Itoa(port), "-localhost",
-		"-geometry", "640x480", "-depth", "24", "-nolisten", "tcp"}
-
-	// Derive Xvnc's obfuscated password file with vncpasswd -f.
-	if password != "" {
-		vncpasswd, err := exec.LookPath("vncpasswd")
-		if err != nil {
-			t.Skip("vncpasswd is not installed (Debian package tigervnc-tools)")
-		}
-		cmd := exec.Command(vncpasswd, "-f")
-		cmd.Stdin = strings.NewReader(password + "\n")
-		obf, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("vncpasswd -f: %v", err)
-		}
-		file := filepath.Join(t.TempDir(), "passwd")
-		if err := os.WriteFile(file, obf, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-SecurityTypes", "VncAuth", "-PasswordFile", file)
-	} else {
-		args = append(args, "-SecurityTypes", "None")
-	}
-
-	// Start it in its own process group and wait for its display number.
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(xvnc, args...)
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		ready <- line
-	}()
-	select {
-	case line := <-ready:
-		if strings.TrimSpace(line) == "" {
-			t.Fatalf("Xvnc exited before it was ready: %s", stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Xvnc not ready after 20s: %s", stderr.String())
-	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
